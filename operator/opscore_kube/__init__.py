@@ -1,0 +1,22 @@
+"""Asynchronous Kubernetes API access shared by the Ops-Core operator and sidecar."""
+
+from opscore_kube.client import KubeClient
+from opscore_kube.connection import Connection, load_connection
+from opscore_kube.errors import Conflict, Invalid, KubeApiError, NotFound, Unavailable
+from opscore_kube.resources import AGENTS, EVENTS, WORKFLOW_TEMPLATES, WORKFLOWS, Resource
+
+__all__ = [
+    "AGENTS",
+    "EVENTS",
+    "WORKFLOWS",
+    "WORKFLOW_TEMPLATES",
+    "Conflict",
+    "Connection",
+    "Invalid",
+    "KubeApiError",
+    "KubeClient",
+    "NotFound",
+    "Resource",
+    "Unavailable",
+    "load_connection",
+]

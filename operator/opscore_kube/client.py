@@ -1,0 +1,200 @@
+"""A small asyncio client for the Kubernetes API, shared by the operator and the sidecar.
+
+Why not the official client: its calls are blocking, and the report -> next dispatch path
+must not wait on a thread pool. Why not kopf's: it is private. This one does only what
+Ops-Core needs (get, list, create, merge-patch, delete, events) with a rate limit,
+Retry-After, bounded retries and a Prometheus counter per verb and code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from prometheus_client import Counter, Histogram
+
+from opscore_kube.connection import Connection, load_connection
+from opscore_kube.errors import KubeApiError, Unavailable, error_for
+from opscore_kube.ratelimit import TokenBucket
+from opscore_kube.resources import Resource
+
+logger = logging.getLogger("opscore.kube")
+
+Body = dict[str, Any]
+
+API_REQUESTS = Counter(
+    "opscore_kube_api_requests_total",
+    "Requests sent to the Kubernetes API server, by verb and HTTP status code.",
+    ["verb", "code"],
+)
+API_LATENCY = Histogram(
+    "opscore_kube_api_request_seconds",
+    "Latency of Kubernetes API requests, by verb.",
+    ["verb"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+_RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class KubeClient:
+    """Asynchronous Kubernetes API access with a client-side rate limit.
+
+    Retries (connection errors, 429, 5xx) are bounded by `max_retries`; after that the
+    caller gets `Unavailable` and decides (the sidecar answers 503, the operator requeues).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        qps: float = 100.0,
+        burst: int = 200,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        user_agent: str = "opscore",
+    ) -> None:
+        self._conn = connection
+        self._bucket = TokenBucket(rate=qps, burst=burst)
+        self._max_retries = max_retries
+        self._http = httpx.AsyncClient(
+            base_url=connection.server,
+            verify=connection.ssl_context,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> KubeClient:
+        return cls(load_connection(kubeconfig), **kwargs)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- verbs --------------------------------------------------------------------------
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> Body:
+        return await self._request("GET", resource.path(namespace, name), verb="get")
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Body:
+        params: dict[str, str] = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        return await self._request("GET", resource.path(namespace), verb="list", params=params)
+
+    async def create(self, resource: Resource, namespace: str | None, body: Body) -> Body:
+        return await self._request("POST", resource.path(namespace), verb="create", json=body)
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        status: bool = False,
+    ) -> Body:
+        """JSON merge patch of the object, or of its status subresource."""
+        path = resource.path(namespace, name) + ("/status" if status else "")
+        return await self._request(
+            "PATCH",
+            path,
+            verb="patch_status" if status else "patch",
+            content=json.dumps(patch).encode(),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    async def delete(self, resource: Resource, namespace: str | None, name: str) -> Body:
+        return await self._request("DELETE", resource.path(namespace, name), verb="delete")
+
+    async def readyz(self) -> bool:
+        """True when the API server answers /readyz with 200 (one try, no retries)."""
+        try:
+            resp = await self._http.get("/readyz", headers=self._auth_headers(), timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        auth = self._conn.auth_header()
+        return {"Authorization": auth} if auth else {}
+
+    async def _request(self, method: str, path: str, *, verb: str, **kwargs: Any) -> Body:
+        extra_headers: dict[str, str] = kwargs.pop("headers", {})
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._bucket.acquire()
+            started = time.perf_counter()
+            try:
+                resp = await self._http.request(
+                    method, path, headers={**self._auth_headers(), **extra_headers}, **kwargs
+                )
+            except httpx.TransportError as exc:
+                API_REQUESTS.labels(verb, "error").inc()
+                if attempt > self._max_retries:
+                    raise Unavailable(0, "Unreachable", f"{method} {path}: {exc!r}") from exc
+                await asyncio.sleep(_backoff(attempt))
+                continue
+            API_LATENCY.labels(verb).observe(time.perf_counter() - started)
+            API_REQUESTS.labels(verb, str(resp.status_code)).inc()
+            if resp.status_code < 400:
+                return resp.json() if resp.content else {}
+            if resp.status_code in _RETRYABLE and attempt <= self._max_retries:
+                delay = _retry_after(resp) or _backoff(attempt)
+                if resp.status_code == 429:
+                    self._bucket.pause(delay)
+                logger.debug(
+                    "retrying %s %s after %s in %.2fs", verb, path, resp.status_code, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            raise _error_from(resp)
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(10.0, max(0.0, float(value)))
+    except ValueError:
+        return None
+
+
+def _error_from(resp: httpx.Response) -> KubeApiError:
+    try:
+        status_body = resp.json()
+        reason = str(status_body.get("reason", resp.reason_phrase))
+        message = str(status_body.get("message", resp.text))
+    except ValueError:
+        reason, message = resp.reason_phrase, resp.text[:500]
+    return error_for(resp.status_code, reason, message)
