@@ -1,0 +1,37 @@
+"""The base every resource model shares: camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """A model whose JSON form is what Kubernetes stores (camelCase, no nulls).
+
+    Unknown keys are ignored, not rejected: the API server has already validated the
+    object against the CRD schema, and an older operator must not choke on newer fields.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_enum_values=False,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready dict as stored in the API (camelCase keys, no None values)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Kubernetes-style time with microseconds (`metav1.MicroTime` precision)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

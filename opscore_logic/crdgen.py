@@ -1,0 +1,278 @@
+"""Generate the CRD manifests in `crds/` from the pydantic models.
+
+The models are the one source of truth: the API server validates with the schema made
+here, the operator parses with the models. `make crds` rewrites the files; a test fails
+when they drift. Run: `python -m opscore_logic.crdgen crds`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from opscore_logic.agent_model import AgentSpec, AgentStatus
+from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowTemplateSpec
+
+GROUP = "opscore.opspawn.io"
+VERSION = "v1alpha1"
+CATEGORY = "opscore"
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "crd-reference.md"
+
+Schema = dict[str, Any]
+
+
+def structural(model: type[BaseModel], *, with_defaults: bool) -> Schema:
+    """The model's JSON schema rewritten into a Kubernetes structural schema."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs: dict[str, Schema] = raw.pop("$defs", {})
+    return _convert(raw, defs, with_defaults=with_defaults)
+
+
+def _convert(node: Schema, defs: dict[str, Schema], *, with_defaults: bool) -> Schema:
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        node = {**target, **node}
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) == 1:
+            node = {**_convert(options[0], defs, with_defaults=with_defaults), **node}
+        else:
+            node["x-kubernetes-preserve-unknown-fields"] = True
+    node.pop("title", None)
+    if not with_defaults or node.get("default", 0) is None:
+        node.pop("default", None)
+    if "properties" in node:
+        node["type"] = "object"
+        node["properties"] = {
+            key: _convert(value, defs, with_defaults=with_defaults)
+            for key, value in node["properties"].items()
+        }
+    additional = node.get("additionalProperties")
+    if additional is True or (
+        node.get("type") == "object" and "properties" not in node and not additional
+    ):
+        node.pop("additionalProperties", None)
+        node["type"] = "object"
+        node["x-kubernetes-preserve-unknown-fields"] = True
+    elif isinstance(additional, dict):
+        node["additionalProperties"] = _convert(additional, defs, with_defaults=with_defaults)
+    if "items" in node:
+        node["items"] = _convert(node["items"], defs, with_defaults=with_defaults)
+    if "type" not in node and "enum" not in node:
+        node["x-kubernetes-preserve-unknown-fields"] = True
+    if "enum" in node and "type" not in node:
+        node["type"] = "string"
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    return node
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything about a kind that the models do not say."""
+
+    kind: str
+    plural: str
+    short_names: list[str]
+    spec: type[BaseModel]
+    status: type[BaseModel] | None
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    spec_required: bool = True
+    description: str = ""
+
+
+def crd(kind: Kind) -> Schema:
+    """A complete CustomResourceDefinition for `kind`."""
+    properties: Schema = {"spec": structural(kind.spec, with_defaults=True)}
+    subresources: Schema = {}
+    if kind.status is not None:
+        properties["status"] = structural(kind.status, with_defaults=False)
+        subresources["status"] = {}
+    schema: Schema = {
+        "type": "object",
+        "description": kind.description,
+        "properties": {
+            "apiVersion": {"type": "string", "description": "Versioned schema of this object."},
+            "kind": {"type": "string", "description": "REST resource this object represents."},
+            "metadata": {"type": "object"},
+            **properties,
+        },
+    }
+    if kind.spec_required:
+        schema["required"] = ["spec"]
+    version: Schema = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "subresources": subresources,
+        "additionalPrinterColumns": kind.columns,
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{kind.plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.kind.lower(),
+                "shortNames": kind.short_names,
+                "categories": [CATEGORY],
+            },
+            "versions": [version],
+        },
+    }
+
+
+def _col(name: str, path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+AGE = _col("Age", ".metadata.creationTimestamp", "date")
+
+KINDS = [
+    Kind(
+        kind="Agent",
+        plural="agents",
+        short_names=["agt"],
+        spec=AgentSpec,
+        status=AgentStatus,
+        spec_required=False,
+        description="An AI agent registered in AgentKit, and its operational state.",
+        columns=[
+            _col("Agent-Name", ".spec.agentName"),
+            _col("State", ".status.state"),
+            _col("Task", ".status.currentTask"),
+            _col("Last-Seen", ".status.lastSeen", "date"),
+            AGE,
+            _col("Capabilities", ".spec.capabilities", priority=1),
+            _col("Succeeded", ".status.tasksSucceeded", "integer", priority=1),
+            _col("Failed", ".status.tasksFailed", "integer", priority=1),
+        ],
+    ),
+    Kind(
+        kind="Workflow",
+        plural="workflows",
+        short_names=["wf"],
+        spec=WorkflowSpec,
+        status=WorkflowStatus,
+        description="A run of steps, each a task for an agent, dispatched through AgentKit.",
+        columns=[
+            _col("Phase", ".status.phase"),
+            _col("Progress", ".status.progress"),
+            AGE,
+            _col("Message", ".status.message"),
+            _col("Started", ".status.startTime", "date", priority=1),
+            _col("Finished", ".status.completionTime", "date", priority=1),
+        ],
+    ),
+    Kind(
+        kind="WorkflowTemplate",
+        plural="workflowtemplates",
+        short_names=["wft"],
+        spec=WorkflowTemplateSpec,
+        status=None,
+        description="A reusable workflow definition that Workflows reference by name.",
+        columns=[_col("Description", ".spec.description"), AGE],
+    ),
+]
+
+
+def render(kind: Kind) -> str:
+    header = "# Generated by `make crds` from opscore_logic models. Do not edit by hand.\n"
+    return header + yaml.safe_dump(crd(kind), sort_keys=False, width=100)
+
+
+def _field_rows(node: Schema, path: str, rows: list[str]) -> None:
+    for name, child in (node.get("properties") or {}).items():
+        where = f"{path}.{name}" if path else name
+        type_ = child.get("type", "any")
+        if type_ == "array":
+            type_ = f"[]{child.get('items', {}).get('type', 'any')}"
+        extras = []
+        if "default" in child:
+            extras.append(f"default `{json.dumps(child['default'])}`")
+        if "enum" in child:
+            extras.append("one of " + ", ".join(f"`{v}`" for v in child["enum"]))
+        for bound, word in (("minimum", "min"), ("maximum", "max"), ("maxItems", "max items")):
+            if bound in child:
+                extras.append(f"{word} {child[bound]}")
+        text = " ".join(str(child.get("description", "")).split())
+        if extras:
+            text += " (" + "; ".join(extras) + ")"
+        rows.append(f"| `{where}` | {type_} | {text} |")
+        _field_rows(child, where, rows)
+        if "items" in child:
+            _field_rows(child["items"], f"{where}[]", rows)
+
+
+def render_reference() -> str:
+    """docs/crd-reference.md: every field of every kind, generated like the CRDs."""
+    out = [
+        "# CRD reference",
+        "",
+        f"Group `{GROUP}`, version `{VERSION}`, namespaced. Generated by `make crds` from the "
+        "pydantic models in `opscore_logic/` (do not edit by hand); `kubectl explain` shows "
+        "the same descriptions.",
+    ]
+    for kind in KINDS:
+        schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        out += [
+            "",
+            f"## {kind.kind}",
+            "",
+            f"{kind.description} Short name `{kind.short_names[0]}`, category `{CATEGORY}`.",
+            "",
+        ]
+        rules = _rules(schema)
+        if rules:
+            out += ["Rules the API server enforces:", ""] + [f"- {r}" for r in rules] + [""]
+        out += ["| field | type | meaning |", "| --- | --- | --- |"]
+        rows: list[str] = []
+        for part in ("spec", "status"):
+            if part in schema["properties"]:
+                _field_rows({"properties": {part: schema["properties"][part]}}, "", rows)
+        out += rows
+    return "\n".join(out) + "\n"
+
+
+def _rules(node: Schema) -> list[str]:
+    found = [r["message"] for r in node.get("x-kubernetes-validations", [])]
+    for child in (node.get("properties") or {}).values():
+        found += _rules(child)
+    if "items" in node:
+        found += _rules(node["items"])
+    return list(dict.fromkeys(found))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "crds")
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in KINDS:
+        path = out / f"{GROUP}_{kind.plural}.yaml"
+        path.write_text(render(kind))
+        print(f"wrote {path}")
+    reference = REFERENCE
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    reference.write_text(render_reference())
+    print(f"wrote {reference}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
