@@ -1,0 +1,669 @@
+"""The workflow engine: one pure function from what is observed to what to do next.
+
+`reconcile` takes a Workflow (spec, status, resolved steps), the agents as the operator
+sees them and the time, and returns the new status plus the actions to perform
+(dispatches, released tasks, events, when to look again). It performs no I/O, so every
+decision can be tested exhaustively; the kopf adapter around it is thin.
+
+What happens when an agent reports idle: the sidecar stores the report in the Agent's
+status, the operator re-runs `reconcile` for the workflows with a task on that agent, and
+`_advance_running` below sees the outcome (via `infer_outcome`), marks the step
+Succeeded, and the same pass dispatches whatever became ready (`_start_ready`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from opscore_logic.backoff import retry_delay
+from opscore_logic.conditions import set_condition
+from opscore_logic.graph import dependencies, graph_problems, topological_order
+from opscore_logic.outcomes import infer_outcome
+from opscore_logic.selection import AgentView, select_agent, why_no_agent
+from opscore_logic.templating import Scope, TemplateError, evaluate_condition, render
+from opscore_logic.workflow_model import (
+    RetryPolicy,
+    Step,
+    StepPhase,
+    StepStatus,
+    WorkflowPhase,
+    WorkflowSpec,
+    WorkflowStatus,
+)
+
+MAX_OUTPUT_BYTES = 4096
+NO_RETRIES = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRef:
+    """Identity of the run (task ids are derived from its uid)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int = 1
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Send this task to this agent (after the status naming it has been written)."""
+
+    step: str
+    agent: str
+    agent_id: str
+    task_id: str
+    task_name: str
+    parameters: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A task no longer in flight on `agent` (for the ledger and the agent's counters)."""
+
+    agent: str
+    task_id: str
+    result: Literal["succeeded", "failed", "abandoned"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+@dataclass(slots=True)
+class Decision:
+    status: WorkflowStatus
+    dispatches: list[Dispatch] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    events: list[EngineEvent] = field(default_factory=list)
+    requeue_after: float | None = None
+    delete: bool = False
+
+    def wake_at(self, moment: datetime, now: datetime) -> None:
+        delay = max(0.0, (moment - now).total_seconds())
+        self.requeue_after = delay if self.requeue_after is None else min(self.requeue_after, delay)
+
+
+def task_id_for(ref: WorkflowRef, step: str, generation: int, attempt: int) -> str:
+    """Deterministic task id: the same attempt always has the same id."""
+    return f"{ref.uid}:{step}:{generation}:{attempt}"
+
+
+def reconcile(
+    *,
+    ref: WorkflowRef,
+    spec: WorkflowSpec,
+    status: WorkflowStatus,
+    steps: Sequence[Step] | None,
+    agents: Mapping[str, AgentView],
+    now: datetime,
+    inputs: Mapping[str, Any] | None = None,
+    resolve_error: str | None = None,
+    failed_dispatches: Mapping[str, str] | None = None,
+) -> Decision:
+    """Decide the next status and actions for one workflow (see module docstring).
+
+    `inputs` are the effective inputs (template defaults merged), `spec.inputs` if None.
+    `failed_dispatches` maps task ids AgentKit never accepted to why: those attempts go
+    back to the queue without spending a retry (the task never reached an agent).
+    """
+    status = status.model_copy(deep=True)
+    decision = Decision(status=status)
+    old_phase = status.phase
+    if old_phase is None:
+        status.retry_generation = spec.retry_generation  # a new run is not a retry
+    if spec.retry_generation > status.retry_generation:
+        # A retry request: act on it once (`status.retryGeneration` never goes down, so
+        # the generation in task ids never repeats). A finished run is retried only if it
+        # failed; a running one retries the steps that have failed so far.
+        if old_phase in (WorkflowPhase.SUCCEEDED, WorkflowPhase.CANCELLED):
+            status.retry_generation = spec.retry_generation
+        elif _reset_failed(status, spec.retry_generation, now):
+            decision.events.append(EngineEvent("RetryRequested", "retrying the failed steps"))
+
+    if status.phase is not None and status.phase.finished:
+        _finish_ttl(spec, status, decision, now)
+        status.observed_generation = ref.generation
+        return decision
+
+    problems = [resolve_error] if resolve_error else graph_problems(steps or [])
+    if problems or steps is None:
+        message = "; ".join(p for p in problems if p) or "the workflow has no steps"
+        _fail_invalid(ref, spec, status, decision, message, now)
+        return _finalise(ref, status, decision, old_phase, now)
+
+    # The agents as this pass sees them: a dispatch takes a slot, a release gives it back
+    # (as the operator's ledger will), so what one pass frees the same pass can use.
+    free = dict(agents)
+    _sync_step_entries(status, steps, free, decision)
+    if status.start_time is None:
+        status.start_time = now
+    by_name = {s.name: s for s in steps}
+    entries = {e.name: e for e in status.steps}
+
+    if spec.cancel:
+        message = "cancelled by spec.cancel"
+        _cancel_all(status, decision, now, reason="Cancelled", message=message)
+        forced = (WorkflowPhase.CANCELLED, "Cancelled", message)
+        _conclude(ref, spec, status, decision, steps, now, forced=forced)
+        return _finalise(ref, status, decision, old_phase, now)
+
+    if spec.deadline_seconds is not None:
+        deadline = status.start_time + timedelta(seconds=spec.deadline_seconds)
+        if now >= deadline:
+            message = f"workflow deadline of {spec.deadline_seconds}s passed"
+            _cancel_all(
+                status, decision, now, reason="DeadlineExceeded", message=message, failed=True
+            )
+            forced = (WorkflowPhase.FAILED, "TimedOut", message)
+            _conclude(ref, spec, status, decision, steps, now, forced=forced)
+            return _finalise(ref, status, decision, old_phase, now)
+        decision.wake_at(deadline, now)
+
+    failed = failed_dispatches or {}
+    for entry in status.steps:
+        if entry.phase is not StepPhase.RUNNING:
+            continue
+        why = failed.get(entry.task_id or "")
+        if why is not None:
+            _requeue_undelivered(entry, why, free, decision, now)
+        else:
+            _advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
+
+    scope_inputs = dict(spec.inputs if inputs is None else inputs)
+    _start_ready(ref, spec, scope_inputs, status, steps, entries, free, decision, now)
+    _conclude(ref, spec, status, decision, steps, now)
+    return _finalise(ref, status, decision, old_phase, now)
+
+
+# -- running steps -------------------------------------------------------------------------
+
+
+def _advance_running(
+    spec: WorkflowSpec,
+    status: WorkflowStatus,
+    entry: StepStatus,
+    step: Step,
+    agents: dict[str, AgentView],
+    decision: Decision,
+    now: datetime,
+) -> None:
+    assert entry.task_id is not None
+    assert entry.agent is not None
+    agent = agents.get(entry.agent)
+    dispatched = entry.dispatched_at or now
+    if agent is None:
+        _release(entry, "abandoned", agents, decision)
+        entry.phase = StepPhase.PENDING
+        entry.reason = "AgentGone"
+        entry.message = f"agent {entry.agent!r} was deleted; the step is requeued"
+        decision.events.append(EngineEvent("StepRequeued", f"{step.name}: {entry.message}"))
+        return
+    outcome = infer_outcome(agent.reports, task_id=entry.task_id, dispatched_at=dispatched)
+    if outcome is not None and outcome.succeeded:
+        _release(entry, "succeeded", agents, decision)
+        entry.phase = StepPhase.SUCCEEDED
+        entry.finished_at = now
+        entry.reason = "TaskSucceeded"
+        entry.message = outcome.message
+        entry.output = _capped_output(outcome.output, entry)
+        decision.events.append(
+            EngineEvent("StepSucceeded", f"{step.name} succeeded on agent {entry.agent}")
+        )
+        return
+    if outcome is not None:
+        _release(entry, "failed", agents, decision)
+        _attempt_failed(spec, status, entry, step, decision, now, "TaskFailed", outcome.message)
+        return
+    if agent.offline:
+        _release(entry, "failed", agents, decision)
+        message = f"agent {entry.agent} went offline (no heartbeat) during the task"
+        _attempt_failed(spec, status, entry, step, decision, now, "AgentOffline", message)
+        return
+    if step.timeout_seconds is not None:
+        deadline = dispatched + timedelta(seconds=step.timeout_seconds)
+        if now >= deadline:
+            _release(entry, "failed", agents, decision)
+            message = f"no result from agent {entry.agent} within {step.timeout_seconds}s"
+            _attempt_failed(spec, status, entry, step, decision, now, "TimedOut", message)
+            return
+        decision.wake_at(deadline, now)
+
+
+DISPATCH_RETRY_SECONDS = 2.0
+
+
+def _requeue_undelivered(
+    entry: StepStatus,
+    why: str,
+    agents: dict[str, AgentView],
+    decision: Decision,
+    now: datetime,
+) -> None:
+    _release(entry, "abandoned", agents, decision)
+    entry.phase = StepPhase.PENDING
+    entry.reason = "DispatchFailed"
+    entry.message = f"AgentKit did not take task {entry.task_id}: {why}"
+    entry.retry_at = now + timedelta(seconds=DISPATCH_RETRY_SECONDS)
+    decision.wake_at(entry.retry_at, now)
+    decision.events.append(
+        EngineEvent("DispatchFailed", f"{entry.name}: {entry.message}", "Warning")
+    )
+
+
+def _attempt_failed(
+    spec: WorkflowSpec,
+    status: WorkflowStatus,
+    entry: StepStatus,
+    step: Step,
+    decision: Decision,
+    now: datetime,
+    reason: str,
+    message: str,
+) -> None:
+    policy = step.retries or NO_RETRIES
+    budget_left = spec.retry_budget is None or status.retries_used < spec.retry_budget
+    if entry.retries < policy.limit and budget_left:
+        entry.retries += 1
+        status.retries_used += 1
+        delay = retry_delay(policy, entry.retries)
+        entry.phase = StepPhase.PENDING
+        entry.retry_at = now + timedelta(seconds=delay)
+        entry.reason = reason
+        entry.message = f"{message}; retry {entry.retries}/{policy.limit} in {delay:g}s"
+        decision.events.append(
+            EngineEvent("StepRetrying", f"{step.name}: {entry.message}", "Warning")
+        )
+        decision.wake_at(entry.retry_at, now)
+        return
+    entry.phase = StepPhase.FAILED
+    entry.finished_at = now
+    entry.reason = reason
+    exhausted = "" if policy.limit == 0 else f" (after {entry.retries} retries)"
+    if not budget_left and entry.retries < policy.limit:
+        exhausted = " (workflow retry budget spent)"
+    entry.message = message + exhausted
+    decision.events.append(EngineEvent("StepFailed", f"{step.name}: {entry.message}", "Warning"))
+
+
+def _capped_output(output: dict[str, Any] | None, entry: StepStatus) -> dict[str, Any] | None:
+    if output is None:
+        return None
+    size = len(json.dumps(output, separators=(",", ":")))
+    if size <= MAX_OUTPUT_BYTES:
+        return output
+    entry.message = f"output of {size} bytes exceeds {MAX_OUTPUT_BYTES} bytes and was dropped"
+    return {"truncated": True, "bytes": size}
+
+
+# -- starting steps ------------------------------------------------------------------------
+
+
+def _start_ready(
+    ref: WorkflowRef,
+    spec: WorkflowSpec,
+    inputs: Mapping[str, Any],
+    status: WorkflowStatus,
+    steps: Sequence[Step],
+    entries: Mapping[str, StepStatus],
+    agents: dict[str, AgentView],
+    decision: Decision,
+    now: datetime,
+) -> None:
+    deps = dependencies(steps)
+    # Dependencies first (so a skip or failure reaches all dependents in this pass), then
+    # list order: earlier steps get agents first.
+    for step in topological_order(steps):
+        entry = entries[step.name]
+        if entry.phase not in (StepPhase.PENDING, StepPhase.QUEUED):
+            continue
+        blocked = _blocked_by(deps[step.name], entries, steps)
+        if blocked is not None:
+            entry.phase = StepPhase.SKIPPED
+            entry.reason = "UpstreamFailed"
+            entry.message = f"not run: step {blocked!r} did not succeed"
+            entry.finished_at = now
+            continue
+        if not all(_satisfied(entries[d], steps) for d in deps[step.name]):
+            continue
+        scope = _scope(inputs, steps, entries, ref)
+        if step.when:
+            try:
+                run = evaluate_condition(step.when, scope)
+            except TemplateError as exc:
+                _step_invalid(entry, decision, now, f"when: {exc}")
+                continue
+            if not run:
+                entry.phase = StepPhase.SKIPPED
+                entry.reason = "WhenFalse"
+                entry.message = f"skipped: {step.when!r} is false"
+                entry.finished_at = now
+                continue
+        try:
+            parameters = render(step.parameters, scope)
+        except TemplateError as exc:
+            _step_invalid(entry, decision, now, f"parameters: {exc}")
+            continue
+        if entry.retry_at is not None and entry.retry_at > now:
+            decision.wake_at(entry.retry_at, now)
+            continue
+        if spec.suspend:
+            entry.phase = StepPhase.PENDING
+            entry.reason = "Suspended"
+            entry.message = "workflow suspended"
+            continue
+        agent = select_agent(step, agents.values())
+        if agent is None:
+            message = why_no_agent(step, agents.values())
+            if entry.phase is not StepPhase.QUEUED:
+                decision.events.append(EngineEvent("StepQueued", f"{step.name}: {message}"))
+            entry.phase = StepPhase.QUEUED
+            entry.reason = "NoAgentAvailable"
+            entry.message = message
+            continue
+        agents[agent.name] = replace(agent, free_slots=agent.free_slots - 1, last_dispatch_at=now)
+        entry.attempt += 1
+        entry.phase = StepPhase.RUNNING
+        entry.agent = agent.name
+        entry.task_id = task_id_for(ref, step.name, status.retry_generation, entry.attempt)
+        entry.dispatched_at = now
+        entry.started_at = entry.started_at or now
+        entry.retry_at = None
+        entry.reason = "Dispatched"
+        entry.message = f"attempt {entry.attempt} on agent {agent.name}"
+        decision.dispatches.append(
+            Dispatch(
+                step=step.name,
+                agent=agent.name,
+                agent_id=agent.agent_id,
+                task_id=entry.task_id,
+                task_name=step.task or step.name,
+                parameters=parameters,
+                attempt=entry.attempt,
+            )
+        )
+        decision.events.append(
+            EngineEvent("StepDispatched", f"{step.name} -> agent {agent.name} ({entry.task_id})")
+        )
+        if step.timeout_seconds is not None:
+            decision.wake_at(now + timedelta(seconds=step.timeout_seconds), now)
+
+
+def _satisfied(dep: StepStatus, steps: Sequence[Step]) -> bool:
+    if dep.phase is StepPhase.SUCCEEDED:
+        return True
+    if dep.phase is StepPhase.SKIPPED and dep.reason == "WhenFalse":
+        return True
+    return dep.phase is StepPhase.FAILED and _continues(dep.name, steps)
+
+
+def _blocked_by(
+    deps: Sequence[str], entries: Mapping[str, StepStatus], steps: Sequence[Step]
+) -> str | None:
+    for name in deps:
+        dep = entries[name]
+        if dep.phase.finished and not _satisfied(dep, steps):
+            return name
+    return None
+
+
+def _continues(name: str, steps: Sequence[Step]) -> bool:
+    return any(s.name == name and s.continue_on_failure for s in steps)
+
+
+def _scope(
+    inputs: Mapping[str, Any],
+    steps: Sequence[Step],
+    entries: Mapping[str, StepStatus],
+    ref: WorkflowRef,
+) -> Scope:
+    return Scope(
+        inputs=inputs,
+        step_outputs={s.name: entries[s.name].output for s in steps},
+        step_phases={s.name: entries[s.name].phase.value for s in steps},
+        workflow={"name": ref.name, "namespace": ref.namespace, "uid": ref.uid},
+    )
+
+
+def _step_invalid(entry: StepStatus, decision: Decision, now: datetime, message: str) -> None:
+    entry.phase = StepPhase.FAILED
+    entry.reason = "InvalidSpec"
+    entry.message = message
+    entry.finished_at = now
+    decision.events.append(EngineEvent("InvalidSpec", f"{entry.name}: {message}", "Warning"))
+
+
+# -- whole-workflow transitions ------------------------------------------------------------
+
+
+def _sync_step_entries(
+    status: WorkflowStatus,
+    steps: Sequence[Step],
+    agents: dict[str, AgentView],
+    decision: Decision,
+) -> None:
+    """One entry per step, in step order. Steps can change under a run only through its
+    WorkflowTemplate; an attempt of a step that is gone is released, not leaked."""
+    existing = {e.name: e for e in status.steps}
+    wanted = {s.name for s in steps}
+    for entry in status.steps:
+        if entry.name not in wanted and entry.phase is StepPhase.RUNNING:
+            _release(entry, "abandoned", agents, decision)
+    status.steps = [
+        existing.get(s.name) or StepStatus(name=s.name, phase=StepPhase.PENDING) for s in steps
+    ]
+
+
+def _release(
+    entry: StepStatus,
+    result: Literal["succeeded", "failed", "abandoned"],
+    agents: dict[str, AgentView] | None,
+    decision: Decision,
+) -> None:
+    """The entry's attempt is no longer in flight: release it, and give its slot back to
+    this pass's view of the agent (the ledger frees it too, so the next pass would)."""
+    if not entry.agent or not entry.task_id:
+        return
+    decision.releases.append(Release(entry.agent, entry.task_id, result))
+    if agents is not None and entry.agent in agents:
+        view = agents[entry.agent]
+        agents[entry.agent] = replace(view, free_slots=view.free_slots + 1)
+
+
+def _reset_failed(status: WorkflowStatus, generation: int, now: datetime) -> bool:
+    """Act on retry generation `generation`: failed, cancelled and upstream-skipped steps
+    run again as new attempts (new task ids) with fresh retry limits, and the run gets a
+    fresh retry budget and a fresh deadline (a retry of a run that ran out of time would
+    otherwise fail at once). Returns whether anything is retried."""
+    status.retry_generation = generation
+    retried = False
+    for entry in status.steps:
+        if entry.phase in (StepPhase.FAILED, StepPhase.CANCELLED) or (
+            entry.phase is StepPhase.SKIPPED and entry.reason == "UpstreamFailed"
+        ):
+            retried = True
+            entry.phase = StepPhase.PENDING
+            entry.attempt = 0
+            entry.retries = 0
+            entry.finished_at = None
+            entry.retry_at = None
+            entry.reason = "RetryRequested"
+            entry.message = None
+    if retried or status.phase is WorkflowPhase.FAILED:
+        status.phase = WorkflowPhase.RUNNING
+        status.completion_time = None
+        status.start_time = now
+        status.retries_used = 0
+    return retried
+
+
+def _cancel_all(
+    status: WorkflowStatus,
+    decision: Decision,
+    now: datetime,
+    *,
+    reason: str,
+    message: str,
+    failed: bool = False,
+) -> None:
+    for entry in status.steps:
+        if entry.phase.finished:
+            continue
+        if entry.phase is StepPhase.RUNNING:
+            _release(entry, "abandoned", None, decision)
+            entry.phase = StepPhase.FAILED if failed else StepPhase.CANCELLED
+        else:
+            entry.phase = StepPhase.CANCELLED
+        entry.reason = reason
+        entry.message = message
+        entry.finished_at = now
+
+
+def _fail_invalid(
+    ref: WorkflowRef,
+    spec: WorkflowSpec,
+    status: WorkflowStatus,
+    decision: Decision,
+    message: str,
+    now: datetime,
+) -> None:
+    """The run cannot go on: fail it, releasing whatever it still had running (the steps
+    may be gone, e.g. its WorkflowTemplate was deleted mid-run)."""
+    old = status.phase
+    _cancel_all(status, decision, now, reason="InvalidSpec", message=message)
+    status.phase = WorkflowPhase.FAILED
+    status.message = f"invalid spec: {message}"
+    status.start_time = status.start_time or now
+    status.completion_time = now
+    status.conditions = set_condition(
+        status.conditions,
+        type="Succeeded",
+        status="False",
+        reason="InvalidSpec",
+        message=message,
+        now=now,
+        generation=ref.generation,
+    )
+    if old is not WorkflowPhase.FAILED:
+        decision.events.append(EngineEvent("InvalidSpec", message, "Warning"))
+    _finish_ttl(spec, status, decision, now)
+
+
+def _conclude(
+    ref: WorkflowRef,
+    spec: WorkflowSpec,
+    status: WorkflowStatus,
+    decision: Decision,
+    steps: Sequence[Step],
+    now: datetime,
+    forced: tuple[WorkflowPhase, str, str] | None = None,
+) -> None:
+    """Progress, phase and the `Succeeded` condition from the steps (or `forced`: a phase,
+    reason and message decided by a control verb or the deadline)."""
+    total = len(status.steps)
+    done = sum(1 for e in status.steps if e.phase.finished)
+    status.progress = f"{done}/{total}"
+    failed = [
+        e for e in status.steps if e.phase is StepPhase.FAILED and not _continues(e.name, steps)
+    ]
+    reason: str
+    if forced is not None:
+        phase, reason, message = forced
+    elif done == total and not failed:
+        phase, reason, message = WorkflowPhase.SUCCEEDED, "Succeeded", "all steps finished"
+    elif (
+        failed
+        and not any(e.phase is StepPhase.RUNNING for e in status.steps)
+        and _no_more_work(status)
+    ):
+        first = failed[0]
+        phase = WorkflowPhase.FAILED
+        reason = "InvalidSpec" if first.reason == "InvalidSpec" else "StepFailed"
+        if first.reason == "TimedOut":
+            reason = "TimedOut"
+        message = f"step {first.name} failed: {first.message}"
+    else:
+        phase = WorkflowPhase.SUSPENDED if spec.suspend else WorkflowPhase.RUNNING
+        reason = "Suspended" if spec.suspend else "Running"
+        message = _running_message(status)
+
+    status.phase = phase
+    status.message = message
+    if phase.finished:
+        status.completion_time = status.completion_time or now
+        for entry in status.steps:
+            if not entry.phase.finished:
+                entry.phase = StepPhase.CANCELLED
+                entry.reason = entry.reason if forced else "WorkflowFinished"
+                entry.finished_at = now
+        status.progress = f"{sum(1 for e in status.steps if e.phase.finished)}/{total}"
+        _finish_ttl(spec, status, decision, now)
+    cond_status: Literal["True", "False", "Unknown"] = (
+        "True" if phase is WorkflowPhase.SUCCEEDED else "False" if phase.finished else "Unknown"
+    )
+    status.conditions = set_condition(
+        status.conditions,
+        type="Succeeded",
+        status=cond_status,
+        reason=reason,
+        message=message,
+        now=now,
+        generation=ref.generation,
+    )
+
+
+def _no_more_work(status: WorkflowStatus) -> bool:
+    """True when nothing can still change the outcome (no step pending a retry or agent)."""
+    return all(e.phase.finished for e in status.steps)
+
+
+def _running_message(status: WorkflowStatus) -> str:
+    running = [e for e in status.steps if e.phase is StepPhase.RUNNING]
+    if running:
+        return "running " + ", ".join(f"{e.name} on {e.agent}" for e in running)
+    queued = [e for e in status.steps if e.phase is StepPhase.QUEUED]
+    if queued:
+        return f"{queued[0].name}: {queued[0].message}"
+    retrying = [e for e in status.steps if e.retry_at is not None]
+    if retrying:
+        return f"{retrying[0].name}: {retrying[0].message}"
+    return "waiting"
+
+
+def _finish_ttl(
+    spec: WorkflowSpec, status: WorkflowStatus, decision: Decision, now: datetime
+) -> None:
+    if spec.ttl_seconds_after_finished is None or status.completion_time is None:
+        return
+    expires = status.completion_time + timedelta(seconds=spec.ttl_seconds_after_finished)
+    if now >= expires:
+        decision.delete = True
+    else:
+        decision.wake_at(expires, now)
+
+
+def _finalise(
+    ref: WorkflowRef,
+    status: WorkflowStatus,
+    decision: Decision,
+    old_phase: WorkflowPhase | None,
+    now: datetime,
+) -> Decision:
+    status.observed_generation = ref.generation
+    if status.phase is not old_phase and status.phase is not None:
+        kind: Literal["Normal", "Warning"] = (
+            "Warning" if status.phase in (WorkflowPhase.FAILED,) else "Normal"
+        )
+        decision.events.append(
+            EngineEvent(f"Workflow{status.phase.value}", status.message or "", kind)
+        )
+    return decision
