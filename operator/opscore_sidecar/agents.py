@@ -1,0 +1,180 @@
+"""Finding (or creating) the Agent object that holds an AgentKit agent id.
+
+Agents reach Ops-Core three ways: a user declares an Agent (any name, `spec.agentId` set;
+the operator labels it with `opscore.opspawn.io/agent-key`), AgentKit's registration
+webhook announces it, or the agent simply starts reporting, often before the webhook.
+So resolution is, in order: the cached name; a GET of `agent_resource_name(id)`; a LIST by
+the agent-key label; and finally a CREATE, because the first report must be recorded, not
+refused. Two creators racing (webhook and report) meet on the deterministic name: the loser
+gets 409 and resolves again.
+
+An object "holds" an id when its `spec.agentId` equals it, or when `spec.agentId` is unset
+and its name is the id (the CRD's documented default).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from opscore_kube import AGENTS, Conflict, NotFound, Resource, Unavailable
+from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_resource_name
+
+logger = logging.getLogger("opscore.sidecar.agents")
+
+Body = dict[str, Any]
+_CREATE_ATTEMPTS = 3
+
+
+class KubeApi(Protocol):
+    """The part of `opscore_kube.KubeClient` the sidecar uses (tests pass a fake)."""
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> Body: ...
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Body: ...
+
+    async def create(self, resource: Resource, namespace: str | None, body: Body) -> Body: ...
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Body,
+        *,
+        status: bool = False,
+    ) -> Body: ...
+
+    async def readyz(self) -> bool: ...
+
+
+def holds(obj: Body, agent_id: str) -> bool:
+    """Whether the Agent object `obj` is the one for `agent_id`."""
+    spec_id = (obj.get("spec") or {}).get("agentId")
+    if spec_id:
+        return bool(spec_id == agent_id)
+    return bool((obj.get("metadata") or {}).get("name") == agent_id)
+
+
+def name_of(obj: Body) -> str:
+    return str(obj["metadata"]["name"])
+
+
+class AgentDirectory:
+    """Maps AgentKit ids to Agent objects in one namespace, caching the names it found.
+
+    Only names are cached, never object contents: whoever needs the object gets it from
+    `find`/`ensure`, and a cached name that stopped being right is dropped on first use.
+    """
+
+    def __init__(self, kube: KubeApi, namespace: str) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._names: dict[str, str] = {}
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def forget(self, agent_id: str) -> None:
+        """Drop the cached name (e.g. the object was deleted under us)."""
+        self._names.pop(agent_id, None)
+
+    async def find(self, agent_id: str) -> Body | None:
+        """The Agent object for `agent_id`, or None if there is none (never creates)."""
+        found, _ = await self._lookup(agent_id)
+        return found
+
+    async def ensure(self, agent_id: str, spec: Body | None = None) -> tuple[Body, bool]:
+        """The Agent object for `agent_id`, creating it (with `spec`) if missing.
+
+        Returns (object, created). The created object's spec is `{agentId, **spec}`.
+        """
+        for _ in range(_CREATE_ATTEMPTS):
+            found, name_taken = await self._lookup(agent_id)
+            if found is not None:
+                return found, False
+            try:
+                created = await self._create(agent_id, spec or {}, name_taken=name_taken)
+            except Conflict:
+                logger.debug("Agent created concurrently, resolving again", extra=_x(agent_id))
+                continue
+            self._names[agent_id] = name_of(created)
+            logger.info(
+                "Agent created on first contact",
+                extra={**_x(agent_id), "agent": name_of(created)},
+            )
+            return created, True
+        raise Unavailable(409, "Conflict", f"could not create an Agent for {agent_id!r}")
+
+    async def _lookup(self, agent_id: str) -> tuple[Body | None, bool]:
+        """(object or None, whether agent_resource_name(id) is held by another agent)."""
+        name = agent_resource_name(agent_id)
+        cached = self._names.get(agent_id)
+        if cached is not None and cached != name:
+            obj = await self._get(cached)
+            if obj is not None and holds(obj, agent_id):
+                return obj, False
+            self.forget(agent_id)
+        obj = await self._get(name)
+        if obj is not None and holds(obj, agent_id):
+            self._names[agent_id] = name
+            return obj, False
+        name_taken = obj is not None
+        listed = await self._kube.list(
+            AGENTS, self._namespace, label_selector=f"{AGENT_KEY_LABEL}={agent_key(agent_id)}"
+        )
+        matches = [item for item in listed.get("items") or [] if holds(item, agent_id)]
+        if not matches:
+            self.forget(agent_id)
+            return None, name_taken
+        if len(matches) > 1:
+            logger.warning(
+                "Several Agents hold one agentId; using the oldest",
+                extra={**_x(agent_id), "agents": sorted(name_of(m) for m in matches)},
+            )
+        chosen = min(matches, key=_age_key)
+        self._names[agent_id] = name_of(chosen)
+        return chosen, name_taken
+
+    async def _get(self, name: str) -> Body | None:
+        try:
+            return await self._kube.get(AGENTS, self._namespace, name)
+        except NotFound:
+            return None
+
+    async def _create(self, agent_id: str, spec: Body, *, name_taken: bool) -> Body:
+        metadata: Body = {
+            "namespace": self._namespace,
+            "labels": {AGENT_KEY_LABEL: agent_key(agent_id)},
+        }
+        name = agent_resource_name(agent_id)
+        if name_taken:
+            # Another agent holds our deterministic name (a crafted hash collision, or a user
+            # object): let the API server pick a unique name; the label finds it later.
+            metadata["generateName"] = name[:57].rstrip("-") + "-"
+        else:
+            metadata["name"] = name
+        body: Body = {
+            "apiVersion": AGENTS.api_version,
+            "kind": "Agent",
+            "metadata": metadata,
+            "spec": {**spec, "agentId": agent_id},
+        }
+        return await self._kube.create(AGENTS, self._namespace, body)
+
+
+def _age_key(obj: Body) -> tuple[str, str]:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or "")
+
+
+def _x(agent_id: str) -> dict[str, str]:
+    return {"agent_id": agent_id}

@@ -1,0 +1,139 @@
+"""The sidecar's FastAPI application: wiring, error mapping and the OpenAPI document.
+
+`create_app(settings, kube)` builds everything; pass a `kube` to inject a client (tests
+pass an in-memory fake), or leave it out and the app connects at startup (KUBECONFIG, else
+the in-cluster service account) and closes the client at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from opscore_kube import KubeApiError, KubeClient, Unavailable
+from opscore_sidecar import health, state, webhook
+from opscore_sidecar.agents import KubeApi
+from opscore_sidecar.auth import KeyStore
+from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from opscore_sidecar.runtime import Sidecar
+from opscore_sidecar.schemas import RegistrationEvent
+from opscore_sidecar.settings import SidecarSettings
+
+logger = logging.getLogger("opscore.sidecar")
+
+RETRY_AFTER_SECONDS = 2
+
+
+def _version() -> str:
+    try:
+        return version("opscore")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAPI:
+    """The sidecar app. `kube`: a ready client (not closed by the app), or None to connect
+    at startup with `KubeClient.from_kubeconfig`."""
+    keys = KeyStore(
+        single_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        keys_file=settings.api_keys_file,
+    )
+    if not keys.loaded:
+        logger.warning("No API key loaded yet: every report will get 401 until one is")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: KubeClient | None = None
+        if app.state.sidecar is None:
+            owned = KubeClient.from_kubeconfig(
+                _kubeconfig_path(settings),
+                qps=settings.kube_qps,
+                burst=settings.kube_burst,
+                user_agent="opscore-sidecar",
+            )
+            app.state.sidecar = Sidecar.build(settings, keys, owned)
+        logger.info(
+            "Sidecar ready to serve",
+            extra={"namespace": settings.namespace, "webhook": settings.webhook_secret is not None},
+        )
+        try:
+            yield
+        finally:
+            running: Sidecar = app.state.sidecar
+            await running.writer.aclose()
+            if owned is not None:
+                await owned.aclose()
+
+    app = FastAPI(
+        title="Ops-Core sidecar",
+        version=_version(),
+        summary="Agents' state reports and AgentKit's registration webhook, into Agent objects.",
+        lifespan=lifespan,
+    )
+    app.state.keys = keys
+    app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
+    app.include_router(state.router)
+    app.include_router(webhook.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries a request id
+    app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(KubeApiError, _kube_error)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _kubeconfig_path(settings: SidecarSettings) -> str | None:
+    """A single kubeconfig file; a `:`-separated KUBECONFIG list is left to the kubernetes
+    library, which merges it from the environment itself."""
+    if settings.kubeconfig and os.pathsep not in settings.kubeconfig:
+        return settings.kubeconfig
+    return None
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 + Retry-After: nothing was stored, and the SDK (which never retries) or a
+    proxy in front of it learns that trying again shortly is the right move."""
+    logger.warning("Kubernetes API unavailable: %s", exc)
+    return JSONResponse(
+        {"detail": "Kubernetes API server unavailable; nothing was stored, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _kube_error(request: Request, exc: Exception) -> JSONResponse:
+    """502: the API server refused the write (e.g. RBAC); its message goes to our log only."""
+    assert isinstance(exc, KubeApiError)
+    logger.error("Kubernetes API error: %s", exc)
+    return JSONResponse(
+        {"detail": f"Kubernetes API server refused the request ({exc.status} {exc.reason})"},
+        status_code=502,
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the webhook body schema: that route reads raw bytes (the
+    signature covers them), so FastAPI cannot see its model by itself."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    schema = RegistrationEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    schemas["RegistrationEvent"] = schema
+    app.openapi_schema = document
+    return document

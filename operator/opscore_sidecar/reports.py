@@ -1,0 +1,184 @@
+"""Writing state reports into `status.reports`, one write in flight per agent.
+
+This is the product's heartbeat path (agent -> sidecar -> Agent status -> operator), so it
+is built to cost exactly one PATCH per batch in the steady state and no GET:
+
+- Per agent, the last stored `status.reports` list is kept in memory; it is read from the
+  object only on first touch and after a failed write. The sidecar is the only writer of
+  that field (the operator owns every other status field), so the copy stays true.
+- A write replaces the whole list with `merge_reports(stored, new)` through a JSON merge
+  patch of the status subresource; other status fields are never sent, so the operator's
+  writes and ours never overwrite each other.
+- Reports for one agent are serialised: while a write is in flight, new reports queue up
+  and all of them go into the next write. Each caller awaits the write holding its report
+  and is answered only after it is durable (the SDK never retries, so accepting a report
+  and then losing it would be silent data loss). A failed write fails every report in it.
+- Writes run in a task owned by the writer, not by a request, so a client hanging up
+  mid-write cannot strand the reports batched with its own.
+
+One sidecar replica per namespace is assumed (like the operator): two replicas replacing
+the same list would lose each other's reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from opscore_kube import AGENTS, NotFound
+from opscore_logic.agent_model import AgentReport
+from opscore_logic.report_log import merge_reports, same_report
+from opscore_sidecar.agents import AgentDirectory, Body, KubeApi, name_of
+from opscore_sidecar.metrics import REPORT_BATCH_SIZE
+
+logger = logging.getLogger("opscore.sidecar.reports")
+
+
+@dataclass(eq=False, slots=True)
+class _AgentLog:
+    """Per-agent writer state."""
+
+    name: str | None = None  # the Agent object's name, known while `stored` is
+    stored: list[AgentReport] | None = None  # None: read it from the object first
+    pending: list[tuple[AgentReport, asyncio.Future[bool]]] = field(default_factory=list)
+    writing: bool = False
+
+
+def _consume(done: asyncio.Future[bool]) -> None:
+    """Mark a failed write's exception as seen even when its request has gone away."""
+    if not done.cancelled():
+        done.exception()
+
+
+def stored_reports(obj: Body) -> list[AgentReport]:
+    """`status.reports` of an Agent object; entries that do not parse are skipped."""
+    raw: Any = (obj.get("status") or {}).get("reports") or []
+    reports: list[AgentReport] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            reports.append(AgentReport.model_validate(item))
+        except ValidationError:
+            logger.warning("Skipping a stored report that does not parse", extra={"item": item})
+    return reports
+
+
+class ReportWriter:
+    """Stores reports durably, batching concurrent reports for one agent into one write."""
+
+    def __init__(self, kube: KubeApi, directory: AgentDirectory) -> None:
+        self._kube = kube
+        self._directory = directory
+        self._logs: dict[str, _AgentLog] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def known_reports(self, agent_id: str) -> list[AgentReport] | None:
+        """The stored list as last written or read, or None when not known in memory."""
+        log = self._logs.get(agent_id)
+        return None if log is None or log.stored is None else list(log.stored)
+
+    async def submit(self, agent_id: str, report: AgentReport) -> bool:
+        """Store `report`; returns once it is in `status.reports` (True) or was already
+        there (False: an exact duplicate). Raises what the write raised."""
+        log = self._logs.get(agent_id)
+        if log is None:
+            log = self._logs[agent_id] = _AgentLog()
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_consume)
+        log.pending.append((report, done))
+        if not log.writing:
+            log.writing = True
+            # A fresh context: the writer's log lines must not carry the request id of
+            # whichever request happened to start it.
+            task = asyncio.create_task(self._drain(agent_id, log), context=contextvars.Context())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # shield: a cancelled request (client gone) must not cancel the shared write.
+        return await asyncio.shield(done)
+
+    async def aclose(self) -> None:
+        """Let writes in flight finish (called at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _drain(self, agent_id: str, log: _AgentLog) -> None:
+        try:
+            while log.pending:
+                batch, log.pending = log.pending, []
+                try:
+                    changed = await self._write(agent_id, log, [report for report, _ in batch])
+                except Exception as exc:
+                    log.stored = None  # unknown after a failure: re-read next time
+                    logger.warning(
+                        "Storing reports failed: %s",
+                        exc,
+                        extra={"agent_id": agent_id, "reports": len(batch)},
+                    )
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                REPORT_BATCH_SIZE.observe(len(batch))
+                for (_report, done), stored in zip(batch, changed, strict=True):
+                    if not done.done():
+                        done.set_result(stored)
+        finally:
+            log.writing = False
+
+    async def _write(self, agent_id: str, log: _AgentLog, new: Sequence[AgentReport]) -> list[bool]:
+        """One status write holding `new`; per report, whether it added anything."""
+        for attempt in (1, 2):
+            if log.stored is None or log.name is None:
+                obj, _ = await self._directory.ensure(agent_id)
+                log.name, log.stored = name_of(obj), stored_reports(obj)
+            name, before = log.name, log.stored
+            merged = merge_reports(before, new)
+            novel = _novelty(before, new)
+            if merged == before:
+                return novel  # all duplicates (or superseded): nothing to write
+            started = time.perf_counter()
+            try:
+                result = await self._kube.patch(
+                    AGENTS,
+                    self._directory.namespace,
+                    name,
+                    {"status": {"reports": [report.wire() for report in merged]}},
+                    status=True,
+                )
+            except NotFound:
+                # Deleted under us: forget it and (once) recreate it, like a first contact.
+                self._directory.forget(agent_id)
+                log.name, log.stored = None, None
+                if attempt == 2:
+                    raise
+                continue
+            log.stored = stored_reports(result) if result else merged
+            logger.debug(
+                "Reports stored",
+                extra={
+                    "agent_id": agent_id,
+                    "agent": name,
+                    "reports": len(new),
+                    "seconds": round(time.perf_counter() - started, 4),
+                },
+            )
+            return novel
+        raise AssertionError("unreachable")
+
+
+def _novelty(stored: Sequence[AgentReport], new: Sequence[AgentReport]) -> list[bool]:
+    """Per new report: False when it duplicates a stored one or an earlier one in `new`."""
+    seen = list(stored)
+    novel: list[bool] = []
+    for report in new:
+        fresh = not any(same_report(report, old) for old in seen)
+        novel.append(fresh)
+        if fresh:
+            seen.append(report)
+    return novel

@@ -1,0 +1,190 @@
+"""Request and response bodies of the sidecar's HTTP API (the AgentKit wire contract).
+
+Field names are the contract (camelCase `agentId` next to snake_case `event_type`, exactly
+as the AgentKit SDK and AgentKit send them), so the models spell them verbatim instead of
+using an alias generator. Unknown keys are ignored: a newer SDK adding a field must not
+turn every heartbeat into a 422.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
+
+MAX_DESCRIPTION_LENGTH = 1024  # the Agent CRD's spec.description maxLength
+
+_REPORT_EXAMPLE: JsonDict = {
+    "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
+    "timestamp": "2026-11-25T08:34:07.847342+00:00",
+    "state": "idle",
+    "details": {},
+}
+_ERROR_REPORT_EXAMPLE: JsonDict = {
+    "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
+    "timestamp": "2026-11-25T08:35:12.001200Z",
+    "state": "error",
+    "details": {"error_code": "TOOL_FAILED", "message": "search backend timed out"},
+}
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC time; a naive time is taken to be UTC already (the SDK always sends one
+    with an offset, so a naive one comes from a hand-written client that meant UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class StateReport(BaseModel):
+    """An agent's state report, as the AgentKit SDK sends it.
+
+    `timestamp` accepts ISO-8601 with an offset (`+00:00`) or a trailing `Z`; a naive time
+    is treated as UTC. It is stored in UTC.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [_REPORT_EXAMPLE, _ERROR_REPORT_EXAMPLE]},
+    )
+
+    agentId: str = Field(
+        min_length=1, max_length=253, description="Must equal the {agentId} in the path."
+    )
+    timestamp: datetime = Field(
+        description=(
+            "When the agent was in this state (ISO-8601; naive means UTC). At most "
+            "OPSCORE_MAX_CLOCK_SKEW_SECONDS in the future."
+        )
+    )
+    state: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Free string; initializing, idle, active, error (others are kept verbatim).",
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For `error`: {error_code, message}. May carry opscore_task_id and output.",
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _null_details(cls, value: object) -> object:
+        """`details: null` means no details: tolerated rather than rejected."""
+        return {} if value is None else value
+
+
+class Accepted(BaseModel):
+    """The report is stored in the Agent's `status.reports`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "success", "message": "State update accepted"}]}
+    )
+
+    status: Literal["success"] = "success"
+    message: str = "State update accepted"
+
+
+class AgentStateView(BaseModel):
+    """The agent's newest report (by its own timestamp)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_REPORT_EXAMPLE]})
+
+    agentId: str
+    state: str
+    details: dict[str, Any]
+    timestamp: datetime
+
+
+class ErrorBody(BaseModel):
+    """Every error the sidecar itself answers (422 validation errors use FastAPI's list)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"detail": "agentId in body ('a') does not match path ('b')"}]
+        }
+    )
+
+    detail: str
+
+
+class AgentMetadata(BaseModel):
+    """What AgentKit keeps as `metadata` (may also arrive as `{}` or `null`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    description: str | None = None
+    config: dict[str, Any] | None = None
+
+
+_AGENT_DETAILS_EXAMPLE: JsonDict = {
+    "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
+    "agentName": "summariser",
+    "version": "1.2.0",
+    "capabilities": ["summarise", "translate"],
+    "contactEndpoint": "http://summariser.agents.svc:9000/",
+    "metadata": {"description": "Summarises documents", "config": {"model": "small"}},
+    "registration_time": "2026-11-25T08:34:05.120000Z",
+}
+
+
+class AgentDetails(BaseModel):
+    """The registered agent, as AgentKit describes it in the webhook."""
+
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [_AGENT_DETAILS_EXAMPLE]}
+    )
+
+    agentId: str = Field(min_length=1, max_length=253)
+    agentName: str = Field(min_length=1, max_length=253)
+    version: str = Field(max_length=64)
+    capabilities: list[str] = Field(default_factory=list, max_length=64)
+    contactEndpoint: str = Field(min_length=1, max_length=2048)
+    metadata: AgentMetadata | None = None
+    registration_time: datetime | None = None
+
+    def description(self) -> str | None:
+        """`metadata.description`, cut to what the Agent CRD stores (free text, so cutting
+        beats refusing the whole registration)."""
+        if self.metadata is None or self.metadata.description is None:
+            return None
+        return self.metadata.description[:MAX_DESCRIPTION_LENGTH]
+
+
+class RegistrationEvent(BaseModel):
+    """AgentKit's registration webhook body (`REGISTER` is the only event it sends)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"event_type": "REGISTER", "agent_details": _AGENT_DETAILS_EXAMPLE}]
+        },
+    )
+
+    event_type: Literal["REGISTER"]
+    agent_details: AgentDetails
+
+
+class WebhookAccepted(BaseModel):
+    """The registration is recorded in the Agent's spec."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "message": "Agent '3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a' registered",
+                }
+            ]
+        }
+    )
+
+    status: Literal["success"] = "success"
+    message: str

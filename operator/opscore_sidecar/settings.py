@@ -1,0 +1,103 @@
+"""The sidecar's configuration, read from environment variables.
+
+Names follow the earlier Ops-Core and AgentKit deployments (`OPSCORE_API_KEY`, `LOG_LEVEL`,
+`OPSCORE_WEBHOOK_SECRET`) so existing manifests keep working; `KUBECONFIG` is the usual one.
+Secrets are `SecretStr` so they never end up in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SidecarSettings(BaseSettings):
+    """Environment: `OPSCORE_*`, plus `KUBECONFIG` and `LOG_LEVEL` without the prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPSCORE_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="OPSCORE_API_KEY: one API key agents send as `Authorization: Bearer`.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description=(
+            "OPSCORE_API_KEYS_FILE: one key per line, `#` starts a comment line, optional "
+            "scope `KEY agentId1,agentId2`. Re-read when its mtime changes (key rotation)."
+        ),
+    )
+    namespace: str = Field(
+        min_length=1,
+        max_length=63,
+        description="OPSCORE_NAMESPACE: the namespace where Agent objects live (required).",
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KUBECONFIG", "kubeconfig"),
+        description="KUBECONFIG: kubeconfig file; unset means ~/.kube/config, else in-cluster.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "OPSCORE_WEBHOOK_SECRET: AgentKit's shared secret; without it the registration "
+            "webhook answers 503."
+        ),
+    )
+    sidecar_host: str = Field(default="127.0.0.1", description="OPSCORE_SIDECAR_HOST.")
+    sidecar_port: int = Field(default=8080, ge=0, le=65535, description="OPSCORE_SIDECAR_PORT.")
+    log_level: str = Field(
+        default="INFO",
+        validation_alias=AliasChoices("LOG_LEVEL", "log_level"),
+        description="LOG_LEVEL: DEBUG, INFO, WARNING, ERROR.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="OPSCORE_MAX_BODY_BYTES: larger request bodies get 413 before being read.",
+    )
+    max_clock_skew_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "OPSCORE_MAX_CLOCK_SKEW_SECONDS: a report timestamped further than this in the "
+            "future is rejected with 422 (it would otherwise stay the 'newest' report)."
+        ),
+    )
+    kube_qps: float = Field(
+        default=200.0,
+        gt=0,
+        description=(
+            "OPSCORE_KUBE_QPS: client-side rate limit towards the API server (each stored "
+            "batch of reports is one request, so this caps reports/s across agents)."
+        ),
+    )
+    kube_burst: int = Field(default=400, ge=1, description="OPSCORE_KUBE_BURST.")
+    access_log: bool = Field(
+        default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
+    )
+
+    @field_validator("api_key", "webhook_secret", "api_keys_file", "kubeconfig", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OPSCORE_API_KEY=` in a manifest means "no key", not "the empty key"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _some_key_source(self) -> SidecarSettings:
+        if self.api_key is None and self.api_keys_file is None:
+            raise ValueError("set OPSCORE_API_KEY and/or OPSCORE_API_KEYS_FILE")
+        return self
