@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.stack import OpsCoreStack, StackOptions
 
 _HERE = Path(__file__).parent
 
@@ -44,3 +45,32 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("create", "namespace", name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+# -- Ops-Core on the control plane ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane: ControlPlane) -> ControlPlane:
+    """The control plane with Ops-Core's CRDs installed and served."""
+    from opscore_testbed.stack import install_crds
+
+    install_crds(control_plane)
+    return control_plane
+
+
+@pytest.fixture
+def stack_options() -> StackOptions:
+    """Override in a test module (or parametrize) to change agents, timings, env."""
+    return StackOptions(
+        agents=("researcher:research,analysis", "writer:writing,analysis", "reviewer:review")
+    )
+
+
+@pytest.fixture
+def stack(
+    crds: ControlPlane, namespace: str, stack_options: StackOptions, tmp_path: Path
+) -> Iterator[OpsCoreStack]:
+    """Sidecar + operator + AgentKit simulator (real processes) for this test's namespace."""
+    with OpsCoreStack(crds, namespace, tmp_path / "logs", stack_options) as running:
+        yield running

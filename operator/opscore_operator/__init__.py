@@ -1,0 +1,1 @@
+"""The Ops-Core operator: kopf handlers around the pure engine in opscore_logic."""

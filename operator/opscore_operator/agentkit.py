@@ -1,0 +1,125 @@
+"""The one client Ops-Core uses to send tasks to agents through AgentKit.
+
+AgentKit answers 202 once a task is *scheduled*; it then forwards the message to the
+agent in the background and never reports the outcome (that comes from the agent's state
+reports). 404 means AgentKit does not know the agent (it keeps agents in memory, so a
+restart forgets them all). Connection errors and 5xx are retried here with backoff,
+within a bounded number of tries; the caller decides what a final failure means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from prometheus_client import Counter, Histogram
+
+from opscore_logic.engine import Dispatch, WorkflowRef
+
+logger = logging.getLogger("opscore.agentkit")
+
+DISPATCHES = Counter(
+    "opscore_dispatches_total", "Task dispatches to AgentKit, by result.", ["result"]
+)
+DISPATCH_LATENCY = Histogram(
+    "opscore_dispatch_seconds",
+    "Time for AgentKit to accept a dispatch (including retries).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+DispatchOutcome = Literal["scheduled", "not_found", "rejected", "unreachable"]
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchResult:
+    outcome: DispatchOutcome
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "scheduled"
+
+
+SENDER_ID = "opscore"
+
+
+def task_message(dispatch: Dispatch, workflow: WorkflowRef) -> dict[str, Any]:
+    """The AgentKit `/run` body for a dispatch. Correlation ids go in the three optional
+    top-level strings AgentKit keeps (`task_name`, `opscore_session_id`,
+    `opscore_task_id`); any other top-level key would be dropped by AgentKit."""
+    return {
+        "senderId": SENDER_ID,
+        "messageType": "workflow_task",
+        "payload": {
+            "task": dispatch.task_name,
+            "parameters": dispatch.parameters,
+            "workflow": f"{workflow.namespace}/{workflow.name}",
+            "step": dispatch.step,
+            "attempt": dispatch.attempt,
+        },
+        "timestamp": datetime.now(UTC).isoformat(),
+        "sessionContext": {"sessionId": workflow.uid},
+        "task_name": dispatch.task_name,
+        "opscore_session_id": workflow.uid,
+        "opscore_task_id": dispatch.task_id,
+    }
+
+
+class AgentKitClient:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, attempts: int = 4, backoff: float = 0.2
+    ) -> None:
+        self._attempts = attempts
+        self._backoff = backoff
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
+        """POST the task to `/v1/agents/{agent_id}/run`; never raises for HTTP trouble."""
+        started = time.perf_counter()
+        result = await self._run(agent_id, message)
+        DISPATCH_LATENCY.observe(time.perf_counter() - started)
+        DISPATCHES.labels(result.outcome).inc()
+        return result
+
+    async def _run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
+        path = f"/v1/agents/{httpx.URL(agent_id).raw_path.decode()}/run"
+        detail = ""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                resp = await self._http.post(path, json=message)
+            except httpx.HTTPError as exc:
+                detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}".rstrip(": ")
+            else:
+                if resp.status_code in (200, 201, 202):
+                    return DispatchResult("scheduled")
+                if resp.status_code == 404:
+                    return DispatchResult("not_found", _detail(resp))
+                if resp.status_code < 500 and resp.status_code != 429:
+                    return DispatchResult("rejected", f"{resp.status_code}: {_detail(resp)}")
+                detail = f"AgentKit answered {resp.status_code}: {_detail(resp)}"
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        logger.warning("dispatch failed after %d tries: %s", self._attempts, detail)
+        return DispatchResult("unreachable", detail)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("message") or body)[:500]
+    return str(body)[:500]

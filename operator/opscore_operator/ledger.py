@@ -1,0 +1,105 @@
+"""Which tasks are in flight on which agent, as the operator itself decided them.
+
+The ledger is updated synchronously with each decision, before any await, so two
+workflows reconciled concurrently never give one agent more tasks than it takes. After a
+restart it is rebuilt from the workflows' statuses (`adopt`): status is the record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from opscore_logic.workflow_model import StepPhase, WorkflowStatus
+from opscore_operator.store import Key
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    workflow: Key
+    step: str
+    task_id: str
+    since: datetime
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self._by_agent: dict[Key, dict[str, InFlight]] = defaultdict(dict)
+        self._by_workflow: dict[Key, set[tuple[Key, str]]] = defaultdict(set)
+        self._adopted: set[Key] = set()
+        self.last_dispatch: dict[Key, datetime] = {}
+        self._succeeded: dict[Key, int] = defaultdict(int)
+        self._failed: dict[Key, int] = defaultdict(int)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def active(self, agent: Key) -> int:
+        return len(self._by_agent.get(agent, ()))
+
+    def current_task(self, agent: Key) -> InFlight | None:
+        """The oldest task in flight on `agent`."""
+        tasks = self._by_agent.get(agent)
+        if not tasks:
+            return None
+        return min(tasks.values(), key=lambda t: t.since)
+
+    def workflows_on(self, agent: Key) -> set[Key]:
+        return {t.workflow for t in self._by_agent.get(agent, {}).values()}
+
+    def agents_of(self, workflow: Key) -> set[Key]:
+        return {agent for agent, _ in self._by_workflow.get(workflow, ())}
+
+    def counter_deltas(self, agent: Key) -> tuple[int, int]:
+        """Tasks succeeded/failed on `agent` since the last `settle_counters`."""
+        return self._succeeded.get(agent, 0), self._failed.get(agent, 0)
+
+    def settle_counters(self, agent: Key, succeeded: int, failed: int) -> None:
+        """The agent's status now includes these counts: stop carrying them."""
+        self._succeeded[agent] -= succeeded
+        self._failed[agent] -= failed
+
+    # -- writing ------------------------------------------------------------------------
+
+    def reserve(self, agent: Key, task: InFlight) -> None:
+        self._by_agent[agent][task.task_id] = task
+        self._by_workflow[task.workflow].add((agent, task.task_id))
+        self.last_dispatch[agent] = task.since
+
+    def release(
+        self, agent: Key, task_id: str, result: Literal["succeeded", "failed", "abandoned"]
+    ) -> None:
+        task = self._by_agent.get(agent, {}).pop(task_id, None)
+        if task is None:
+            return
+        self._by_workflow[task.workflow].discard((agent, task_id))
+        if result == "succeeded":
+            self._succeeded[agent] += 1
+        elif result == "failed":
+            self._failed[agent] += 1
+
+    def adopt(self, workflow: Key, status: WorkflowStatus) -> None:
+        """Take over the in-flight tasks recorded in a status this process did not write."""
+        if workflow in self._adopted:
+            return
+        self._adopted.add(workflow)
+        namespace = workflow[0]
+        for step in status.steps:
+            if step.phase is StepPhase.RUNNING and step.agent and step.task_id:
+                since = step.dispatched_at or datetime.now().astimezone()
+                self.reserve(
+                    (namespace, step.agent), InFlight(workflow, step.name, step.task_id, since)
+                )
+
+    def forget_workflow(self, workflow: Key) -> set[Key]:
+        """Drop a deleted workflow's tasks; returns the agents that got capacity back."""
+        freed: set[Key] = set()
+        for agent, task_id in self._by_workflow.pop(workflow, set()):
+            if self._by_agent.get(agent, {}).pop(task_id, None) is not None:
+                freed.add(agent)
+        self._adopted.discard(workflow)
+        return freed
+
+    def is_adopted(self, workflow: Key) -> bool:
+        return workflow in self._adopted

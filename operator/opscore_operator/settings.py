@@ -1,0 +1,30 @@
+"""Operator settings, from environment variables (a ConfigMap in a cluster)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSCORE_", extra="ignore")
+
+    agentkit_url: str = Field(
+        default="http://127.0.0.1:8001", description="Base URL of AgentKit's HTTP API."
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias="KUBECONFIG",
+        description="Kubeconfig path; in-cluster service account when unset.",
+    )
+    workers: int = Field(default=16, ge=1, description="Concurrent workflow reconciles.")
+    dispatch_timeout_seconds: float = Field(default=10.0, gt=0)
+    dispatch_attempts: int = Field(
+        default=4, ge=1, description="Tries per dispatch on connection errors and 5xx."
+    )
+    api_qps: float = Field(default=200.0, gt=0, description="Client-side API rate limit.")
+    api_burst: int = Field(default=400, ge=1)
+    metrics_port: int = Field(default=0, ge=0, description="Prometheus /metrics port; 0: off.")
+    post_normal_events: bool = Field(
+        default=True, description="Post Normal Events (Warnings are always posted)."
+    )

@@ -1,0 +1,82 @@
+"""In-memory copies of the objects the operator watches (an informer cache).
+
+The operator updates it from watch events and from the answers to its own writes, so a
+decision never starts from a status older than one it wrote itself (that is how steps
+would get dispatched twice). Older resourceVersions never overwrite newer ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+Key = tuple[str, str]  # (namespace, name)
+Body = dict[str, Any]
+
+
+def key_of(body: Body) -> Key:
+    meta = body.get("metadata", {})
+    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def _version(body: Body) -> int | None:
+    value = body.get("metadata", {}).get("resourceVersion")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ObjectCache:
+    """Latest known body per (namespace, name), plus a per-version memo of parsed forms."""
+
+    def __init__(self) -> None:
+        self._items: dict[Key, Body] = {}
+        self._tombstones: dict[Key, int] = {}
+        self._memo: dict[Key, tuple[int | None, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def upsert(self, body: Body) -> bool:
+        """Store `body` unless what we hold is newer. Returns whether it was stored."""
+        key = key_of(body)
+        new = _version(body)
+        held = self._items.get(key)
+        if held is not None:
+            old = _version(held)
+            if old is not None and new is not None and new < old:
+                return False
+        elif key in self._tombstones and new is not None and new <= self._tombstones[key]:
+            return False
+        self._items[key] = body
+        self._tombstones.pop(key, None)
+        return True
+
+    def delete(self, body: Body) -> None:
+        key = key_of(body)
+        self._items.pop(key, None)
+        self._memo.pop(key, None)
+        version = _version(body)
+        if version is not None:
+            self._tombstones[key] = version
+
+    def get(self, key: Key) -> Body | None:
+        return self._items.get(key)
+
+    def in_namespace(self, namespace: str) -> Iterator[Body]:
+        return (body for (ns, _), body in list(self._items.items()) if ns == namespace)
+
+    def snapshot_keys(self) -> list[Key]:
+        return list(self._items)
+
+    def memo(self, key: Key) -> tuple[int | None, Any] | None:
+        """A value derived from the body at a given resourceVersion (see `remember`)."""
+        return self._memo.get(key)
+
+    def remember(self, key: Key, version: int | None, value: Any) -> None:
+        self._memo[key] = (version, value)
+
+    @staticmethod
+    def version(body: Body) -> int | None:
+        return _version(body)

@@ -1,0 +1,214 @@
+"""The whole Ops-Core system as local processes on a control plane: the sidecar, the
+AgentKit simulator with its agents, and the operator. Used by the demo, the integration
+tests, the benchmarks and the fault suite, so they all run the same real thing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.processes import ManagedProcess, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+CRDS = REPO / "crds"
+STARTUP_TIMEOUT = 60.0
+
+
+def install_crds(cp: ControlPlane) -> None:
+    """Apply the CRDs and wait until the API server serves them."""
+    cp.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS), timeout=90)
+
+
+@dataclass
+class StackOptions:
+    """How to run the stack (defaults suit the demo and the tests)."""
+
+    api_key: str = "opscore-demo-key"
+    webhook_secret: str = "opscore-demo-webhook-secret"
+    agents: Sequence[str] = ("researcher:research,analysis", "writer:writing,analysis")
+    task_seconds: float = 0.0
+    failure_rate: float = 0.0
+    agent_mode: str = "reference"
+    operator_env: dict[str, str] = field(default_factory=dict)
+    sidecar_env: dict[str, str] = field(default_factory=dict)
+    sim_args: Sequence[str] = ()
+
+
+class OpsCoreStack:
+    """Sidecar + AgentKit simulator + operator for one namespace; stop() stops all by pid."""
+
+    def __init__(
+        self,
+        cp: ControlPlane,
+        namespace: str,
+        log_dir: Path,
+        options: StackOptions | None = None,
+    ) -> None:
+        self.cp = cp
+        self.namespace = namespace
+        self.log_dir = log_dir
+        self.options = options or StackOptions()
+        self.sidecar_port = free_port()
+        self.sim_port = free_port()
+        self.operator_health_port = free_port()
+        self.operator_metrics_port = free_port()
+        self.sidecar: ManagedProcess | None = None
+        self.sim: ManagedProcess | None = None
+        self.operator: ManagedProcess | None = None
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sidecar_url(self) -> str:
+        return f"http://127.0.0.1:{self.sidecar_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            self.start_sidecar()
+            self.start_operator()
+            self.start_sim()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for proc in (self.sim, self.operator, self.sidecar):
+            if proc is not None:
+                proc.stop()
+
+    # -- the three processes ------------------------------------------------------------
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = self.cp.env()
+        env.update(
+            {
+                "OPSCORE_NAMESPACE": self.namespace,
+                "OPSCORE_API_KEY": self.options.api_key,
+                "OPSCORE_WEBHOOK_SECRET": self.options.webhook_secret,
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def start_sidecar(self) -> ManagedProcess:
+        env = self._env(
+            {
+                "OPSCORE_SIDECAR_HOST": "127.0.0.1",
+                "OPSCORE_SIDECAR_PORT": str(self.sidecar_port),
+                **self.options.sidecar_env,
+            }
+        )
+        self.sidecar = ManagedProcess(
+            "sidecar",
+            [sys.executable, "-m", "opscore_sidecar"],
+            log_path=self.log_dir / "sidecar.log",
+            env=env,
+        )
+        self.sidecar.start()
+        self.sidecar.wait_for_http(f"{self.sidecar_url}/readyz", timeout=STARTUP_TIMEOUT)
+        return self.sidecar
+
+    def start_operator(self) -> ManagedProcess:
+        env = self._env(
+            {
+                "OPSCORE_AGENTKIT_URL": self.sim_url,
+                "OPSCORE_METRICS_PORT": str(self.operator_metrics_port),
+                **self.options.operator_env,
+            }
+        )
+        self.operator = ManagedProcess(
+            "operator",
+            [
+                sys.executable,
+                "-m",
+                "opscore_operator",
+                "--namespace",
+                self.namespace,
+                f"--liveness=http://127.0.0.1:{self.operator_health_port}/healthz",
+            ],
+            log_path=self.log_dir / "operator.log",
+            env=env,
+        )
+        self.operator.start()
+        self.operator.wait_for_http(
+            f"http://127.0.0.1:{self.operator_health_port}/healthz", timeout=STARTUP_TIMEOUT
+        )
+        return self.operator
+
+    def start_sim(self) -> ManagedProcess:
+        argv = [
+            sys.executable,
+            "-m",
+            "opscore_testbed.agentkit_sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.sim_port),
+            "--opscore-url",
+            self.sidecar_url,
+            "--api-key",
+            self.options.api_key,
+            "--webhook-url",
+            f"{self.sidecar_url}/v1/opscore/internal/agent/notify",
+            "--webhook-secret",
+            self.options.webhook_secret,
+            "--duration",
+            str(self.options.task_seconds),
+            "--failure-rate",
+            str(self.options.failure_rate),
+            "--mode",
+            self.options.agent_mode,
+            *self.options.sim_args,
+        ]
+        for agent in self.options.agents:
+            argv += ["--agents", agent]
+        self.sim = ManagedProcess(
+            "agentkit-sim", argv, log_path=self.log_dir / "agentkit-sim.log", env=self._env({})
+        )
+        self.sim.start()
+        self.sim.wait_for_http(f"{self.sim_url}/sim/agents", timeout=STARTUP_TIMEOUT)
+        return self.sim
+
+    def restart_operator(self, *, kill: bool = False) -> None:
+        """Stop (or SIGKILL) the operator and start a new one, as a crash + restart."""
+        if self.operator is not None:
+            if kill:
+                self.operator.kill()
+            else:
+                self.operator.stop()
+        self.start_operator()
+
+    # -- the simulator's books ----------------------------------------------------------
+
+    def sim_tasks(self) -> dict[str, int]:
+        """Every task the simulated agents received, counted by opscore_task_id."""
+        resp = httpx.get(f"{self.sim_url}/sim/tasks", timeout=10, trust_env=False)
+        resp.raise_for_status()
+        counts: dict[str, int] = resp.json()["by_task_id"]
+        return counts
