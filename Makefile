@@ -8,7 +8,7 @@ CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin \
-	cluster-up cluster-down demo crds check
+	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -55,3 +55,40 @@ cluster-down: venv ## Stop the local control plane started by cluster-up
 
 demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
 	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)
+
+# -- Kubernetes with kind (needs Docker and kind; see README "Install on Kubernetes") --------
+IMAGE ?= opscore:dev
+KIND_CLUSTER ?= opscore
+KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
+# AgentKit as the operator's pod reaches it. Docker Desktop resolves host.docker.internal
+# to the host; on Linux pass the kind network's gateway, e.g. AGENTKIT_URL=http://172.18.0.1:8001
+# (`docker network inspect kind`).
+AGENTKIT_URL ?= http://host.docker.internal:8001
+DOCKER ?= docker
+KIND ?= kind
+KUBECTL ?= kubectl
+KIND_OVERLAY := deploy/overlays/kind
+
+image: ## Build the container image $(IMAGE) (needs Docker)
+	$(DOCKER) build -t $(IMAGE) .
+
+kind-up: ## Create the kind cluster from kind-config.yaml (sidecar on localhost:8080)
+	$(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml --wait 120s
+
+kind-load: ## Copy $(IMAGE) into the kind cluster's node (after make image)
+	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+
+deploy: ## Install or update Ops-Core on the kind cluster and wait until it is ready
+	$(KUBECTL) kustomize $(KIND_OVERLAY) \
+		| sed 's#http://host.docker.internal:8001#$(AGENTKIT_URL)#' \
+		| $(KUBECTL) --context $(KUBE_CONTEXT) apply --server-side -f -
+	@# The tag stays `dev` across builds: restart so a freshly loaded image is used.
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout restart deployment/opscore
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status deployment/opscore \
+		--timeout=180s
+
+undeploy: ## Remove Ops-Core from the kind cluster (CRDs too: every Workflow and Agent goes)
+	$(KUBECTL) --context $(KUBE_CONTEXT) delete -k $(KIND_OVERLAY) --ignore-not-found
+
+kind-down: ## Delete the kind cluster
+	$(KIND) delete cluster --name $(KIND_CLUSTER)

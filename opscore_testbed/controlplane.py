@@ -671,7 +671,9 @@ class ControlPlane:
         exercise the real RBAC the operator's manifests grant.
         """
         created = self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
-        if created.returncode != 0 and "AlreadyExists" not in created.stderr:
+        # kubectl 1.36 says `serviceaccounts "x" already exists`; older ones AlreadyExists.
+        exists = "already exists" in created.stderr or "AlreadyExists" in created.stderr
+        if created.returncode != 0 and not exists:
             raise KubectlError(created.returncode, created.args, created.stdout, created.stderr)
         token = self.kubectl("create", "token", name, "-n", namespace, "--duration=1h").stdout
         return _write_kubeconfig(

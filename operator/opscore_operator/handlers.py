@@ -1,13 +1,24 @@
 """The kopf adapter: watch Workflows, Agents and WorkflowTemplates and hand every event
 to the runtime. Run with `kopf run -m opscore_operator.handlers --namespace NS`.
 
-Only `on.event` handlers are used: they are level-based (the runtime decides from the
-whole observed state), they write nothing of kopf's own to the objects (no progress
-annotations, no finalizers), and they add no wait on the report -> dispatch path.
+Handlers are `async` on purpose: kopf runs plain `def` handlers in a thread pool, and the
+runtime's queues belong to the event loop.
+
+Only `index` and `on.event` handlers are used: they are level-based (the runtime decides
+from the whole observed state), they write nothing of kopf's own to the objects (no
+progress annotations, no finalizers), and they add no wait on the report -> dispatch path.
+
+The index handlers feed the runtime. Kopf runs them for every object of the initial
+listings of all three kinds before it runs any other handler, so the caches and the ledger
+of tasks in flight are complete before the first reconcile (an informer's cache sync): a
+restarted operator that reconciled one workflow before it had seen the others would give
+their busy agents a second task. Index handlers never see deletions; the event handlers
+pass those on, and the first of them tells the runtime that its caches are synced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
@@ -29,6 +40,11 @@ def runtime() -> Runtime:
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime
     settings.posting.enabled = False  # our EventRecorder posts, off the hot path
+    # Serve the --namespace names as given and the CRDs found at startup: without this,
+    # kopf lists and watches Namespaces and CRDs cluster-wide, rights a namespaced
+    # install does not grant (deploy/instance/rbac.yaml). CRDs installed later need a
+    # restart of the operator.
+    settings.scanning.disabled = True
     settings.batching.batch_window = 0.005  # kopf's default 0.1 s would sit on every step
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -48,16 +64,40 @@ def workqueue_depth(**_: Any) -> int:
     return len(runtime().workflow_queue)
 
 
+@kopf.index(GROUP, VERSION, "workflows")
+async def workflow_seen(body: kopf.Body, **_: Any) -> None:
+    runtime().on_workflow(None, dict(body))
+
+
+@kopf.index(GROUP, VERSION, "agents")
+async def agent_seen(body: kopf.Body, **_: Any) -> None:
+    runtime().on_agent(None, dict(body))
+
+
+@kopf.index(GROUP, VERSION, "workflowtemplates")
+async def template_seen(body: kopf.Body, **_: Any) -> None:
+    runtime().on_template(None, dict(body))
+
+
 @kopf.on.event(GROUP, VERSION, "workflows")
-def workflow_event(event: kopf.RawEvent, **_: Any) -> None:
-    runtime().on_workflow(event.get("type"), cast(dict[str, Any], event["object"]))
+async def workflow_event(event: kopf.RawEvent, **_: Any) -> None:
+    _after_indexing(event, runtime().on_workflow)
 
 
 @kopf.on.event(GROUP, VERSION, "agents")
-def agent_event(event: kopf.RawEvent, **_: Any) -> None:
-    runtime().on_agent(event.get("type"), cast(dict[str, Any], event["object"]))
+async def agent_event(event: kopf.RawEvent, **_: Any) -> None:
+    _after_indexing(event, runtime().on_agent)
 
 
 @kopf.on.event(GROUP, VERSION, "workflowtemplates")
-def template_event(event: kopf.RawEvent, **_: Any) -> None:
-    runtime().on_template(event.get("type"), cast(dict[str, Any], event["object"]))
+async def template_event(event: kopf.RawEvent, **_: Any) -> None:
+    _after_indexing(event, runtime().on_template)
+
+
+def _after_indexing(
+    event: kopf.RawEvent, deliver: Callable[[str | None, dict[str, Any]], None]
+) -> None:
+    """The index handler has delivered every other event already."""
+    if event.get("type") == "DELETED":
+        deliver("DELETED", cast(dict[str, Any], event["object"]))
+    runtime().caches_synced()
