@@ -86,6 +86,7 @@ class Kind:
     columns: list[dict[str, Any]] = field(default_factory=list)
     spec_required: bool = True
     description: str = ""
+    selectable_fields: list[str] = field(default_factory=list)
 
 
 def crd(kind: Kind) -> Schema:
@@ -115,6 +116,8 @@ def crd(kind: Kind) -> Schema:
         "subresources": subresources,
         "additionalPrinterColumns": kind.columns,
     }
+    if kind.selectable_fields:
+        version["selectableFields"] = [{"jsonPath": path} for path in kind.selectable_fields]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -153,15 +156,22 @@ KINDS = [
         status=AgentStatus,
         spec_required=False,
         description="An AI agent registered in AgentKit, and its operational state.",
+        # `--field-selector spec.agentId=ID`: the sidecar finds an Agent by AgentKit id
+        # without listing them all (a user-declared one, before the operator labels it).
+        selectable_fields=[".spec.agentId"],
         columns=[
             _col("Agent-Name", ".spec.agentName"),
             _col("State", ".status.state"),
+            _col("Ready", '.status.conditions[?(@.type=="Ready")].status'),
             _col("Task", ".status.currentTask"),
             _col("Last-Seen", ".status.lastSeen", "date"),
             AGE,
+            _col("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
+            _col("Raw-State", ".status.rawState", priority=1),
             _col("Capabilities", ".spec.capabilities", priority=1),
             _col("Succeeded", ".status.tasksSucceeded", "integer", priority=1),
             _col("Failed", ".status.tasksFailed", "integer", priority=1),
+            _col("Last-Error", ".status.lastError", priority=1),
         ],
     ),
     Kind(

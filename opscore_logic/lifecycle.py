@@ -1,17 +1,38 @@
 """The agent lifecycle: from raw reports to a normalised state, `Available` and `Ready`.
 
-State machine (derived, never stored as transitions):
+Nothing here is stored as a transition: every field is recomputed from the sidecar's raw
+reports, the operator's workload (tasks it gave the agent, AgentKit's 404s) and the clock,
+so a restarted operator derives exactly what the one before it did.
+
+State (`status.state`, the raw string stays in `status.rawState`):
 
     no report yet ............................ Unknown
     latest report (by its timestamp) ......... its normalised state
       initializing/starting -> Initializing    idle/ready/finished -> Idle
       active/busy/running   -> Active          error/failed        -> Error
       offline/stopped       -> Offline         anything else       -> Unknown (raw kept)
-    silent longer than heartbeatTimeoutSeconds  Offline (Available=False)
+    silent longer than heartbeatTimeoutSeconds  Offline, whatever it said last
 
-`Ready` (can take work now) needs Available, not paused, known to AgentKit, a free slot,
-and a state of Idle or Error (an agent that failed a task still takes the next one), or
-Active only because of work Ops-Core gave it.
+"Silent" is measured from when the sidecar *received* the last report, not from the
+agent's own timestamp, so a skewed agent clock cannot keep an agent alive or kill it. The
+next report ends Offline at once (there is no separate "recovering" state).
+
+`Available` (heard from recently): True/Reporting while the last report is younger than
+the heartbeat timeout; False/NoReports before the first report, False/HeartbeatTimeout
+after the silence, False/ReportedOffline when the agent itself said it is going away.
+
+`Ready` (can take a task now), first reason that applies:
+    Paused                    spec.paused (a cordon: the current task still finishes)
+    NotRegisteredInAgentKit   AgentKit answered 404 for the agent's id
+    Unavailable               Available is False
+    State<state>              Initializing, Active (busy with work Ops-Core did not give
+                              it), Offline, Unknown
+    Busy                      as many tasks in flight as spec.maxConcurrentTasks
+    Ready                     Idle or Error (an agent that failed a task takes the next
+                              one), or Active only because of work Ops-Core gave it
+
+`lastError` is the message of the newest error report still in the report log (else the
+previous value): an error followed 10 ms later by `idle` is still seen.
 """
 
 from __future__ import annotations
@@ -83,8 +104,22 @@ def observed_state(spec: AgentSpec, reports: Sequence[AgentReport], now: datetim
 
 
 def is_available(spec: AgentSpec, reports: Sequence[AgentReport], now: datetime) -> bool:
+    """Heard from within the heartbeat timeout, and not saying it is going offline."""
+    return _availability(spec, reports, now)[0]
+
+
+def _availability(
+    spec: AgentSpec, reports: Sequence[AgentReport], now: datetime
+) -> tuple[bool, str, str]:
+    latest = latest_report(reports)
     seen = last_seen(reports)
-    return seen is not None and now - seen <= timedelta(seconds=spec.heartbeat_timeout_seconds)
+    if latest is None or seen is None:
+        return False, "NoReports", "the agent has not reported yet"
+    if now - seen > timedelta(seconds=spec.heartbeat_timeout_seconds):
+        return False, "HeartbeatTimeout", f"no report within {spec.heartbeat_timeout_seconds}s"
+    if normalise_state(latest.state) is AgentState.OFFLINE:
+        return False, "ReportedOffline", f"the agent reported {latest.state!r}"
+    return True, "Reporting", f"last report {latest.state!r}"
 
 
 def accepts_work(state: AgentState, workload: Workload) -> bool:
@@ -111,26 +146,15 @@ def derive_status(
     """The operator-owned status fields, recomputed from reports and workload."""
     state = observed_state(spec, status.reports, now)
     latest = latest_report(status.reports)
-    available = is_available(spec, status.reports, now)
+    available, available_reason, available_message = _availability(spec, status.reports, now)
     since = status.state_since if status.state == state and status.state_since else now
-
-    last_error = status.last_error
-    if latest is not None and state is AgentState.ERROR:
-        message = latest.details.get("message") or latest.details.get("error_code")
-        last_error = str(message) if message else f"agent reported {latest.state!r}"
 
     conditions = set_condition(
         status.conditions,
         type="Available",
         status="True" if available else "False",
-        reason="Reporting" if available else ("HeartbeatTimeout" if latest else "NoReports"),
-        message=(
-            f"last report {latest.state!r}"
-            if available and latest
-            else f"no report within {spec.heartbeat_timeout_seconds}s"
-            if latest
-            else "the agent has not reported yet"
-        ),
+        reason=available_reason,
+        message=available_message,
         now=now,
         generation=generation,
     )
@@ -153,11 +177,30 @@ def derive_status(
             "current_task": workload.current_task,
             "current_task_id": workload.current_task_id,
             "active_tasks": workload.active_tasks,
-            "last_error": last_error,
+            "last_error": last_error(status.reports) or status.last_error,
             "conditions": conditions,
             "observed_generation": generation,
         }
     )
+
+
+def last_error(reports: Sequence[AgentReport]) -> str | None:
+    """The message of the newest error report (by the agent's timestamp), if any."""
+    errors = [r for r in reports if normalise_state(r.state) is AgentState.ERROR]
+    if not errors:
+        return None
+    newest = max(errors, key=lambda r: (r.timestamp, r.received_at))
+    message = newest.details.get("message") or newest.details.get("error_code")
+    return str(message) if message else f"agent reported {newest.state!r}"
+
+
+def readiness(
+    spec: AgentSpec, reports: Sequence[AgentReport], workload: Workload, now: datetime
+) -> tuple[bool, str, str]:
+    """(ready, reason, message) of the `Ready` condition: the one rule the status and the
+    operator's routing both use, so what `kubectl get` says is what the scheduler does."""
+    state = observed_state(spec, reports, now)
+    return _readiness(spec, state, is_available(spec, reports, now), workload)
 
 
 def _readiness(

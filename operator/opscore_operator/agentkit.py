@@ -3,8 +3,16 @@
 AgentKit answers 202 once a task is *scheduled*; it then forwards the message to the
 agent in the background and never reports the outcome (that comes from the agent's state
 reports). 404 means AgentKit does not know the agent (it keeps agents in memory, so a
-restart forgets them all). Connection errors and 5xx are retried here with backoff,
-within a bounded number of tries; the caller decides what a final failure means.
+restart forgets them all). Connection errors, timeouts, 429 and 5xx are retried here with
+backoff, within a bounded number of tries, all with the same body (so the same
+`opscore_task_id`); the caller decides what a final failure means (the workflow engine
+puts the step back in the queue without spending a retry, and the Workflow's
+`AgentKitReachable` condition says why).
+
+A retried request after a timeout is the one case that can deliver a task twice: AgentKit
+has no idempotency key, and a timeout does not say whether the first request was
+scheduled. Agents that report `opscore_task_id` make such a duplicate harmless (its report
+matches the attempt exactly); for reference agents it is a known limit (docs/agents.md).
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from prometheus_client import Counter, Histogram
@@ -39,6 +48,7 @@ DispatchOutcome = Literal["scheduled", "not_found", "rejected", "unreachable"]
 class DispatchResult:
     outcome: DispatchOutcome
     detail: str = ""
+    reason: str = ""  # for "unreachable": Unreachable, Timeout or ServerError
 
     @property
     def ok(self) -> bool:
@@ -72,7 +82,13 @@ def task_message(dispatch: Dispatch, workflow: WorkflowRef) -> dict[str, Any]:
 
 class AgentKitClient:
     def __init__(
-        self, base_url: str, *, timeout: float = 10.0, attempts: int = 4, backoff: float = 0.2
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 4,
+        backoff: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._attempts = attempts
         self._backoff = backoff
@@ -80,6 +96,7 @@ class AgentKitClient:
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -94,13 +111,17 @@ class AgentKitClient:
         return result
 
     async def _run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
-        path = f"/v1/agents/{httpx.URL(agent_id).raw_path.decode()}/run"
-        detail = ""
+        path = f"/v1/agents/{quote(agent_id, safe='')}/run"
+        detail = reason = ""
         for attempt in range(1, self._attempts + 1):
             try:
                 resp = await self._http.post(path, json=message)
+            except httpx.TimeoutException as exc:
+                reason = "Timeout"
+                detail = f"AgentKit did not answer in time: {type(exc).__name__}: {exc}"
             except httpx.HTTPError as exc:
-                detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}".rstrip(": ")
+                reason = "Unreachable"
+                detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}"
             else:
                 if resp.status_code in (200, 201, 202):
                     return DispatchResult("scheduled")
@@ -108,11 +129,44 @@ class AgentKitClient:
                     return DispatchResult("not_found", _detail(resp))
                 if resp.status_code < 500 and resp.status_code != 429:
                     return DispatchResult("rejected", f"{resp.status_code}: {_detail(resp)}")
+                reason = "ServerError"
                 detail = f"AgentKit answered {resp.status_code}: {_detail(resp)}"
             if attempt < self._attempts:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        detail = detail.rstrip(": ")
         logger.warning("dispatch failed after %d tries: %s", self._attempts, detail)
-        return DispatchResult("unreachable", detail)
+        return DispatchResult("unreachable", detail, reason)
+
+    async def list_agents(self) -> AgentList:
+        """`GET /v1/agents`: what AgentKit has registered, if it has that endpoint.
+
+        The real AgentKit answers 404 (it has no list endpoint); that is `absent`, not an
+        error. Never raises for HTTP trouble."""
+        try:
+            resp = await self._http.get("/v1/agents")
+        except httpx.HTTPError as exc:
+            return AgentList("error", detail=f"{type(exc).__name__}: {exc}")
+        if resp.status_code in (404, 405):
+            return AgentList("absent")
+        if resp.status_code != 200:
+            return AgentList("error", detail=f"{resp.status_code}: {_detail(resp)}")
+        try:
+            body = resp.json()
+        except ValueError:
+            return AgentList("error", detail="GET /v1/agents answered something not JSON")
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            return AgentList("error", detail="GET /v1/agents answered no list of agents")
+        return AgentList("ok", [item for item in items if isinstance(item, dict)])
+
+
+@dataclass(frozen=True, slots=True)
+class AgentList:
+    """The answer to `GET /v1/agents`: ok (with the agents), absent (404) or error."""
+
+    outcome: Literal["ok", "absent", "error"]
+    agents: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
 
 
 def _detail(resp: httpx.Response) -> str:

@@ -2,7 +2,20 @@
 the ledger, and write it only when something a reader would notice changed.
 
 The sidecar owns `status.reports`; this writes every other status field and never that
-one, so the two writers' merge patches never undo each other.
+one, so the two writers' merge patches never undo each other. The one exception is the
+merge of a duplicate Agent (see `opscore_logic.registration`): its reports are handed over
+to the Agent that keeps the id with a write guarded by the keeper's resourceVersion, before
+the duplicate is deleted with a resourceVersion precondition, so a report stored meanwhile
+on either object makes the step fail and retry instead of being lost. (One window is left:
+a sidecar that already writes to the keeper holds its list in memory and may drop the
+handed-over reports with its next write. Those are the duplicate's older reports; the
+agent's new ones are never lost, and while the duplicate exists the sidecar writes there.)
+
+Heartbeats: each pass schedules the next one at the agent's heartbeat deadline (the last
+report's arrival + `heartbeatTimeoutSeconds`). The pass at that moment derives `Offline`,
+writes it, posts an Event and wakes the workflows with a task on the agent; their pass
+computes the same `Offline` from the same clock rule (`lifecycle.observed_state`) and fails
+the attempt with `AgentOffline`, to be retried per the step's policy.
 """
 
 from __future__ import annotations
@@ -13,18 +26,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
+from pydantic import ValidationError
 
-from opscore_kube import AGENTS, KubeClient, NotFound
-from opscore_logic.agent_model import AgentStatus
+from opscore_kube import AGENTS, Conflict, KubeClient, NotFound
+from opscore_logic.agent_model import AgentState, AgentStatus
 from opscore_logic.lifecycle import Workload, derive_status, heartbeat_deadline
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
+from opscore_logic.registration import (
+    Holder,
+    agent_id_of,
+    created_by,
+    merge_plan,
+    registration_fill,
+)
+from opscore_logic.report_log import merge_reports
+from opscore_operator.agentkit_marks import MissingInAgentKit
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import Ledger
-from opscore_operator.store import Key, ObjectCache
+from opscore_operator.store import Key, ObjectCache, key_of
 from opscore_operator.views import parse_agent
 from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.agents")
+
+# Agent status derived by the operator (state, current task, counters) is written at most
+# about once per this interval per agent: a burst of reports and dispatches becomes one
+# write. Decisions never wait for it (they read reports and the ledger directly).
+AGENT_STATUS_DEBOUNCE_SECONDS = 1.0
 
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
@@ -47,6 +75,45 @@ _OPERATOR_FIELDS = (
 )
 
 
+MERGE_RETRY_SECONDS = 0.2
+
+
+class AgentIndex:
+    """Which Agent objects hold which AgentKit id, per namespace (kept from watch events),
+    so finding duplicates costs a dict lookup, not a scan, on the heartbeat path."""
+
+    def __init__(self) -> None:
+        self._ids: dict[Key, str] = {}
+        self._holders: dict[tuple[str, str], set[str]] = {}
+
+    def note(self, body: dict[str, Any]) -> None:
+        key = key_of(body)
+        agent_id = agent_id_of(body)
+        old = self._ids.get(key)
+        if old == agent_id:
+            return
+        if old is not None:
+            self._discard(key, old)
+        self._ids[key] = agent_id
+        self._holders.setdefault((key[0], agent_id), set()).add(key[1])
+
+    def drop(self, body: dict[str, Any]) -> None:
+        key = key_of(body)
+        old = self._ids.pop(key, None)
+        if old is not None:
+            self._discard(key, old)
+
+    def _discard(self, key: Key, agent_id: str) -> None:
+        names = self._holders.get((key[0], agent_id))
+        if names is not None:
+            names.discard(key[1])
+            if not names:
+                del self._holders[(key[0], agent_id)]
+
+    def holders(self, namespace: str, agent_id: str) -> set[str]:
+        return set(self._holders.get((namespace, agent_id), ()))
+
+
 class AgentReconciler:
     def __init__(
         self,
@@ -54,10 +121,11 @@ class AgentReconciler:
         kube: KubeClient,
         agents: ObjectCache,
         ledger: Ledger,
-        missing_agents: dict[Key, str],
+        missing_agents: MissingInAgentKit,
         queue: WorkQueue[Key],
         workflow_queue: WorkQueue[Key],
         recorder: EventRecorder,
+        index: AgentIndex | None = None,
     ) -> None:
         self.kube = kube
         self.agents = agents
@@ -66,6 +134,9 @@ class AgentReconciler:
         self.queue = queue
         self.workflow_queue = workflow_queue
         self.recorder = recorder
+        self.index = index or AgentIndex()
+        self._absorbed: set[str] = set()  # uids of duplicates this process deleted
+        self._conflicts_warned: dict[Key, tuple[str, ...]] = {}
 
     async def worker(self) -> None:
         while True:
@@ -86,6 +157,9 @@ class AgentReconciler:
         if body is None or parsed is None:
             return
         await self._ensure_label(key, body, parsed.spec.agent_id or key[1])
+        if await self._merge_duplicates(key, parsed.spec.agent_id or key[1]):
+            self.queue.add(key)  # derive from what the merge wrote
+            return
         now = datetime.now(UTC)
         succeeded, failed = self.ledger.counter_deltas(key)
         current = self.ledger.current_task(key)
@@ -122,16 +196,29 @@ class AgentReconciler:
         self.ledger.settle_counters(key, succeeded, failed)
         self.agents.upsert(updated)
         if parsed.status.state != derived.state and derived.state is not None:
-            self.recorder.record(
-                body,
-                type="Warning" if derived.state.value in ("Offline", "Error") else "Normal",
-                reason=f"Agent{derived.state.value}",
-                message=f"agent is {derived.state.value}"
-                + (f": {derived.last_error}" if derived.state.value == "Error" else ""),
-            )
+            self._record_transition(body, parsed.status.state, derived)
             # Offline agents fail their in-flight steps: let those workflows see it.
             for workflow in self.ledger.workflows_on(key):
                 self.workflow_queue.add(workflow)
+
+    def _record_transition(
+        self, body: dict[str, Any], old: AgentState | None, derived: AgentStatus
+    ) -> None:
+        """Events for transitions a person cares about: trouble, and recovery from it.
+        Active/Idle flips happen on every task and are visible in `kubectl get agents`."""
+        new = derived.state
+        if new in (AgentState.OFFLINE, AgentState.ERROR):
+            detail = f": {derived.last_error}" if new is AgentState.ERROR else ""
+            self.recorder.record(
+                body,
+                type="Warning",
+                reason=f"Agent{new.value}",
+                message=f"agent is {new.value}{detail}",
+            )
+        elif old is AgentState.OFFLINE and new is not None:
+            self.recorder.record(
+                body, type="Normal", reason="AgentAvailable", message=f"agent is back ({new.value})"
+            )
 
     async def _ensure_label(self, key: Key, body: dict[str, Any], agent_id: str) -> None:
         """User-declared Agents get the agent-key label the sidecar looks them up by."""
@@ -146,6 +233,113 @@ class AgentReconciler:
         except NotFound:
             return
         self.agents.upsert(updated)
+
+    # -- one Agent per agent id -------------------------------------------------------------
+
+    async def _merge_duplicates(self, key: Key, agent_id: str) -> bool:
+        """When several Agents hold `agent_id`, absorb the ones Ops-Core created into the
+        keeper (see `opscore_logic.registration`). Runs in the keeper's pass only; another
+        holder just wakes the keeper. Returns whether the keeper changed (so this pass
+        starts again from the cache)."""
+        namespace = key[0]
+        bodies = [
+            body
+            for name in sorted(self.index.holders(namespace, agent_id))
+            if (body := self.agents.get((namespace, name))) is not None
+            and body["metadata"].get("uid") not in self._absorbed
+        ]
+        plan = merge_plan(Holder.of(body) for body in bodies)
+        if plan is None:
+            return False
+        if plan.keeper != key[1]:
+            self.queue.add((namespace, plan.keeper))
+            return False
+        if plan.conflicts and self._conflicts_warned.get(key) != plan.conflicts:
+            self._conflicts_warned[key] = plan.conflicts
+            keeper = self.agents.get(key)
+            if keeper is not None:
+                self.recorder.record(
+                    keeper,
+                    type="Warning",
+                    reason="DuplicateAgentId",
+                    message=(
+                        f"Agents {', '.join(plan.conflicts)} also hold agentId {agent_id!r}; "
+                        f"reports go to {plan.keeper} (the oldest). Delete the extra ones."
+                    ),
+                )
+        changed = False
+        for name in plan.absorb:
+            changed = await self._absorb(key, (namespace, name)) or changed
+        return changed
+
+    async def _absorb(self, keeper_key: Key, dup_key: Key) -> bool:
+        """Merge the Ops-Core-created `dup_key` into `keeper_key`, then delete it.
+
+        Order: registration fields the keeper lacks (spec), then the duplicate's reports
+        (status, guarded by the keeper's resourceVersion), then the delete (guarded by the
+        duplicate's resourceVersion: a report stored on it after we copied its reports
+        makes the delete fail, and the next pass copies again; merging reports is
+        idempotent). Counters are carried only once the delete succeeded, so they are
+        never counted twice. Returns whether anything was written."""
+        keeper, dup = self.agents.get(keeper_key), self.agents.get(dup_key)
+        if keeper is None or dup is None:
+            return False
+        wrote = False
+        fill = registration_fill(keeper.get("spec") or {}, dup.get("spec") or {})
+        if fill:
+            keeper = await self.kube.patch(AGENTS, *keeper_key, {"spec": fill})
+            self.agents.upsert(keeper)
+            wrote = True
+        keeper_status = _status_of(keeper)
+        dup_status = _status_of(dup)
+        merged = merge_reports(keeper_status.reports, dup_status.reports)
+        if merged != keeper_status.reports:
+            patch = {
+                "metadata": {"resourceVersion": keeper["metadata"].get("resourceVersion")},
+                "status": {"reports": [report.wire() for report in merged]},
+            }
+            try:
+                keeper = await self.kube.patch(AGENTS, *keeper_key, patch, status=True)
+            except Conflict:
+                self.queue.add_after(keeper_key, MERGE_RETRY_SECONDS)
+                return wrote
+            self.agents.upsert(keeper)
+            wrote = True
+        meta = dup["metadata"]
+        try:
+            await self.kube.delete(
+                AGENTS,
+                *dup_key,
+                preconditions={
+                    "uid": str(meta.get("uid")),
+                    "resourceVersion": str(meta.get("resourceVersion")),
+                },
+            )
+        except Conflict:
+            self.queue.add_after(keeper_key, MERGE_RETRY_SECONDS)
+            return wrote
+        except NotFound:
+            return wrote
+        self._absorbed.add(str(meta.get("uid")))
+        self.ledger.carry_counters(keeper_key, dup_status.tasks_succeeded, dup_status.tasks_failed)
+        logger.info("agent %s/%s merged into %s", dup_key[0], dup_key[1], keeper_key[1])
+        self.recorder.record(
+            keeper,
+            type="Normal",
+            reason="AgentMerged",
+            message=(
+                f"took over Agent {dup_key[1]} that Ops-Core had created "
+                f"({created_by(dup)}) for the same agentId, and deleted it"
+            ),
+        )
+        return True
+
+
+def _status_of(body: dict[str, Any]) -> AgentStatus:
+    try:
+        return AgentStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return AgentStatus()
 
 
 def _owned(status: AgentStatus) -> dict[str, Any]:

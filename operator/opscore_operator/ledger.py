@@ -45,6 +45,9 @@ class Ledger:
             return None
         return min(tasks.values(), key=lambda t: t.since)
 
+    def total_in_flight(self) -> int:
+        return sum(len(tasks) for tasks in self._by_agent.values())
+
     def workflows_on(self, agent: Key) -> set[Key]:
         return {t.workflow for t in self._by_agent.get(agent, {}).values()}
 
@@ -59,6 +62,12 @@ class Ledger:
         """The agent's status now includes these counts: stop carrying them."""
         self._succeeded[agent] -= succeeded
         self._failed[agent] -= failed
+
+    def carry_counters(self, agent: Key, succeeded: int, failed: int) -> None:
+        """Add counts to write into `agent`'s status (those of a duplicate Agent merged
+        into it), with the agent's next status write."""
+        self._succeeded[agent] += succeeded
+        self._failed[agent] += failed
 
     # -- writing ------------------------------------------------------------------------
 

@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from opscore_kube import KubeClient
+from opscore_logic.registration import agent_id_of
+from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
+from opscore_operator import metrics
 from opscore_operator.agentkit import AgentKitClient
-from opscore_operator.agents import AgentReconciler
+from opscore_operator.agentkit_marks import (
+    NOT_REGISTERED_REASON,
+    AgentKitReachability,
+    MissingInAgentKit,
+)
+from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS, AgentIndex, AgentReconciler
+from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import Ledger
 from opscore_operator.settings import OperatorSettings
@@ -40,7 +51,9 @@ class Runtime:
         self.templates = ObjectCache()
         self.ledger = Ledger()
         self.waiting = WaitingRoom()
-        self.missing_agents: dict[Key, str] = {}
+        self.missing_agents = MissingInAgentKit()
+        self.reachability = AgentKitReachability()
+        self.agent_index = AgentIndex()
         self.workflow_queue: WorkQueue[Key] = WorkQueue()
         self.agent_queue: WorkQueue[Key] = WorkQueue()
         self.recorder = EventRecorder(self.kube, post_normal=settings.post_normal_events)
@@ -56,6 +69,7 @@ class Runtime:
             queue=self.workflow_queue,
             agent_queue=self.agent_queue,
             recorder=self.recorder,
+            reachability=self.reachability,
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,
@@ -65,19 +79,48 @@ class Runtime:
             queue=self.agent_queue,
             workflow_queue=self.workflow_queue,
             recorder=self.recorder,
+            index=self.agent_index,
         )
+        self.poller: AgentKitPoller | None = None
+        if settings.agentkit_poll_seconds > 0:
+            if settings.namespace:
+                self.poller = AgentKitPoller(
+                    kube=self.kube,
+                    agentkit=self.agentkit,
+                    agents=self.agents,
+                    index=self.agent_index,
+                    missing=self.missing_agents,
+                    agent_queue=self.agent_queue,
+                    namespace=settings.namespace,
+                    interval=settings.agentkit_poll_seconds,
+                )
+            else:
+                logger.warning(
+                    "OPSCORE_AGENTKIT_POLL_SECONDS is set but OPSCORE_NAMESPACE is not: "
+                    "polling AgentKit stays off (it needs a namespace to create Agents in)"
+                )
         self._tasks: list[asyncio.Task[None]] = []
+        # Set once kopf has handed over the initial listings (see handlers.py): no
+        # reconcile runs before, so none decides from half the picture.
+        self.synced = asyncio.Event()
 
     def start(self) -> None:
         self.recorder.start()
         for index in range(self.settings.workers):
             self._tasks.append(
-                asyncio.create_task(self.workflow_reconciler.worker(), name=f"workflow-{index}")
+                asyncio.create_task(
+                    self._once_synced(self.workflow_reconciler.worker), name=f"workflow-{index}"
+                )
             )
         for index in range(2):
             self._tasks.append(
-                asyncio.create_task(self.agent_reconciler.worker(), name=f"agent-{index}")
+                asyncio.create_task(
+                    self._once_synced(self.agent_reconciler.worker), name=f"agent-{index}"
+                )
             )
+        if self.poller is not None:
+            self._tasks.append(asyncio.create_task(self.poller.run(), name="agentkit-poller"))
+        metrics.register(self)
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port)
         logger.info(
@@ -99,29 +142,87 @@ class Runtime:
         await self.agentkit.aclose()
         await self.kube.aclose()
 
+    async def _once_synced(self, work: Callable[[], Awaitable[None]]) -> None:
+        await self.synced.wait()
+        await work()
+
+    def caches_synced(self) -> None:
+        """Kopf has delivered the initial listings of Workflows, Agents and templates."""
+        if self.synced.is_set():
+            return
+        self.synced.set()
+        logger.info(
+            "caches synced: %d workflows, %d agents, %d templates; %d tasks in flight",
+            len(self.workflows),
+            len(self.agents),
+            len(self.templates),
+            self.ledger.total_in_flight(),
+        )
+
     # -- watch events -------------------------------------------------------------------
 
     def on_workflow(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.workflows.delete(obj)
+            self.reachability.forget(key_of(obj))
         else:
             self.workflows.upsert(obj)
+            if not self.synced.is_set():
+                self._adopt(obj)
         self.workflow_queue.add(key_of(obj))
+
+    def _adopt(self, obj: dict[str, Any]) -> None:
+        """Initial listing: take over the workflow's tasks in flight now, before any
+        reconcile (its own first reconcile would be too late for the others': they would
+        see its agents free)."""
+        try:
+            status = WorkflowStatus.model_validate(obj.get("status") or {})
+        except ValidationError:
+            return  # its reconcile starts it afresh
+        self.ledger.adopt(key_of(obj), status)
 
     def on_agent(self, event_type: str | None, obj: dict[str, Any]) -> None:
         key = key_of(obj)
         if event_type == "DELETED":
             self.agents.delete(obj)
-            self.missing_agents.pop(key, None)
-        elif not self.agents.upsert(obj):
-            return
+            self.agent_index.drop(obj)
+            self.missing_agents.clear(key)
+        else:
+            first_sight = self.agents.get(key) is None
+            if not self.agents.upsert(obj):
+                return
+            self.agent_index.note(obj)
+            self._track_agentkit_mark(key, obj, first_sight)
+            holders = self.agent_index.holders(key[0], agent_id_of(obj))
+            if len(holders) > 1:  # a duplicate: its keeper merges it (agents.py)
+                for name in holders:
+                    self.agent_queue.add((key[0], name))
         # The heartbeat path: a report on this agent may finish a step. Wake its workflows
         # first, then whoever waits for an agent it could take.
         for workflow in self.ledger.workflows_on(key):
             self.workflow_queue.add(workflow)
         if event_type != "DELETED":
-            self.agent_queue.add(key)
+            self.agent_queue.add_after(key, AGENT_STATUS_DEBOUNCE_SECONDS)
             self.workflow_reconciler.wake_waiters(key[0], {key[1]})
+
+    def _track_agentkit_mark(self, key: Key, obj: dict[str, Any], first_sight: bool) -> None:
+        """Keep the NotRegisteredInAgentKit mark in step with the Agent: a newer spec (the
+        agent registered again, or a user edited it) clears it; on first sight after a
+        restart, the mark the previous operator wrote into `Ready` is taken back."""
+        generation = obj.get("metadata", {}).get("generation")
+        if self.missing_agents.clear_if_changed(key, generation):
+            logger.info("agent %s/%s changed: no longer marked missing in AgentKit", *key)
+            return
+        if not first_sight or key in self.missing_agents:
+            return
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if (
+                cond.get("type") == "Ready"
+                and cond.get("reason") == NOT_REGISTERED_REASON
+                and cond.get("observedGeneration") == generation
+            ):
+                reason = str(cond.get("message") or "AgentKit did not know the agent")
+                self.missing_agents.mark(key, reason, generation)
 
     def on_template(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
@@ -133,5 +234,6 @@ class Runtime:
             body = self.workflows.get(key)
             if key[0] == namespace and body is not None:
                 ref = (body.get("spec") or {}).get("templateRef") or {}
-                if ref.get("name") == name and not (body.get("status") or {}).get("phase"):
+                phase = (body.get("status") or {}).get("phase")
+                if ref.get("name") == name and phase in (None, WorkflowPhase.PENDING.value):
                     self.workflow_queue.add(key)

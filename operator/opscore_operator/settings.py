@@ -28,3 +28,16 @@ class OperatorSettings(BaseSettings):
     post_normal_events: bool = Field(
         default=True, description="Post Normal Events (Warnings are always posted)."
     )
+    namespace: str | None = Field(
+        default=None,
+        description="OPSCORE_NAMESPACE: where Agents found by polling AgentKit are created.",
+    )
+    agentkit_poll_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "OPSCORE_AGENTKIT_POLL_SECONDS: poll AgentKit's `GET /v1/agents` this often to "
+            "discover agents whose webhook was lost; 0 (the default) turns polling off. The "
+            "real AgentKit has no such endpoint: a 404 is logged once and otherwise ignored."
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opscore_logic.agent_model import AgentSpec, AgentState, AgentStatus
-from opscore_logic.lifecycle import Workload, accepts_work, is_available, observed_state
+from opscore_logic.lifecycle import Workload, observed_state, readiness
 from opscore_logic.selection import AgentView, select_agent
 from opscore_operator.ledger import Ledger
 from opscore_operator.store import Key, ObjectCache
@@ -52,7 +53,7 @@ def agent_views(
     *,
     cache: ObjectCache,
     ledger: Ledger,
-    missing: dict[Key, str],
+    missing: Mapping[Key, str],
     namespace: str,
     now: datetime,
 ) -> dict[str, AgentView]:
@@ -66,15 +67,8 @@ def agent_views(
         spec, status = parsed.spec, parsed.status
         active = ledger.active(key)
         state = observed_state(spec, status.reports, now)
-        available = is_available(spec, status.reports, now)
-        workload = Workload(active_tasks=active)
-        ready = (
-            available
-            and not spec.paused
-            and key not in missing
-            and accepts_work(state, workload)
-            and active < spec.max_concurrent_tasks
-        )
+        workload = Workload(active_tasks=active, missing_reason=missing.get(key))
+        ready, _, _ = readiness(spec, status.reports, workload, now)
         views[name] = AgentView(
             name=name,
             agent_id=spec.agent_id or name,

@@ -22,16 +22,20 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from opscore_kube import WORKFLOWS, KubeClient, NotFound
+from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
 from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
 from opscore_logic.workflow_model import (
     StepPhase,
+    WorkflowPhase,
     WorkflowSpec,
     WorkflowStatus,
     WorkflowTemplateSpec,
 )
 from opscore_operator.agentkit import AgentKitClient, task_message
+from opscore_operator.agentkit_marks import AgentKitReachability, MissingInAgentKit
+from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
 from opscore_operator.store import Key, ObjectCache
@@ -40,6 +44,8 @@ from opscore_operator.waiting import Waiter, WaitingRoom
 from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.workflows")
+
+AGENTKIT_REACHABLE = "AgentKitReachable"
 
 RECONCILES = Counter(
     "opscore_workflow_reconciles_total", "Workflow reconcile passes, by result.", ["result"]
@@ -80,10 +86,11 @@ class WorkflowReconciler:
         templates: ObjectCache,
         ledger: Ledger,
         waiting: WaitingRoom,
-        missing_agents: dict[Key, str],
+        missing_agents: MissingInAgentKit,
         queue: WorkQueue[Key],
         agent_queue: WorkQueue[Key],
         recorder: EventRecorder,
+        reachability: AgentKitReachability | None = None,
     ) -> None:
         self.kube = kube
         self.agentkit = agentkit
@@ -96,6 +103,7 @@ class WorkflowReconciler:
         self.queue = queue
         self.agent_queue = agent_queue
         self.recorder = recorder
+        self.reachability = reachability or AgentKitReachability()
         self.failed_dispatches: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -157,6 +165,17 @@ class WorkflowReconciler:
         except ValidationError as exc:
             spec, spec_error = WorkflowSpec(), _validation_message(exc)
         template = self._template(key[0], spec)
+        if (
+            spec.template_ref is not None
+            and template is None
+            and status.phase in (None, WorkflowPhase.PENDING)
+            and not spec.cancel
+            and spec_error is None
+        ):
+            await self._await_template(
+                key, body, raw_status, status, ref, spec.template_ref.name, now
+            )
+            return
         resolved = resolve(spec, template)
         rank = (-spec.priority, ref.created or now, key)
         views = agent_views(
@@ -179,6 +198,7 @@ class WorkflowReconciler:
             failed_dispatches=self.failed_dispatches,
         )
         self._apply_to_ledger(key, decision, now)
+        recovered = self._agentkit_condition(key, decision.status, now, ref.generation)
         new_status = decision.status.wire()
         if new_status != raw_status:
             try:
@@ -199,6 +219,8 @@ class WorkflowReconciler:
                 raise
             self.workflows.upsert(updated)
             body = updated
+        if recovered:
+            self.reachability.written(key)
         for dispatch in decision.dispatches:
             self._spawn(self._dispatch(key, ref, dispatch))
         self._record(body, decision)
@@ -209,6 +231,56 @@ class WorkflowReconciler:
             await self._delete(key)
 
     # -- pieces -------------------------------------------------------------------------
+
+    async def _await_template(
+        self,
+        key: Key,
+        body: dict[str, Any],
+        raw_status: dict[str, Any],
+        status: WorkflowStatus,
+        ref: WorkflowRef,
+        template: str,
+        now: datetime,
+    ) -> None:
+        """A run that has not started waits for its missing WorkflowTemplate, as a Pod
+        waits for its ConfigMap: `kubectl apply -f dir/` may create the Workflow first.
+        `Runtime.on_template` wakes it when the template appears. (A template deleted
+        mid-run fails the run: the engine decides that.)"""
+        message = f"waiting for WorkflowTemplate {template!r} (not found in {key[0]})"
+        before = get_condition(status.conditions, "Succeeded")
+        status.phase = WorkflowPhase.PENDING
+        status.message = message
+        status.observed_generation = ref.generation
+        status.conditions = set_condition(
+            status.conditions,
+            type="Succeeded",
+            status="Unknown",
+            reason="TemplateNotFound",
+            message=message,
+            now=now,
+            generation=ref.generation,
+        )
+        new_status = status.wire()
+        if new_status == raw_status:
+            return
+        try:
+            updated = await self.kube.patch(
+                WORKFLOWS,
+                key[0],
+                key[1],
+                {"status": status_patch(raw_status, new_status)},
+                status=True,
+            )
+        except NotFound:
+            self.workflows.delete(body)
+            self._forget(key)
+            return
+        self.workflows.upsert(updated)
+        if before is None or before.reason != "TemplateNotFound":
+            self.recorder.record(
+                updated, type="Warning", reason="TemplateNotFound", message=message
+            )
+        logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
 
     def _template(self, namespace: str, spec: WorkflowSpec) -> WorkflowTemplateSpec | None:
         if spec.template_ref is None:
@@ -233,7 +305,7 @@ class WorkflowReconciler:
             self.ledger.reserve(agent, InFlight(key, dispatch.step, dispatch.task_id, now))
             touched.add(agent)
         for agent in touched:
-            self.agent_queue.add(agent)
+            self.agent_queue.add_after(agent, AGENT_STATUS_DEBOUNCE_SECONDS)
         if decision.releases:
             self.wake_waiters(key[0], {r.agent for r in decision.releases})
 
@@ -244,17 +316,68 @@ class WorkflowReconciler:
     async def _dispatch(self, key: Key, ref: WorkflowRef, dispatch: Dispatch) -> None:
         result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
         if result.ok:
+            if self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key)):
+                self.queue.add(key)  # write AgentKitReachable=True
             return
         agent = (key[0], dispatch.agent)
         if result.outcome == "not_found":
-            self.missing_agents[agent] = (
+            body = self.agents.get(agent) or {}
+            self.missing_agents.mark(
+                agent,
                 f"AgentKit does not know agent id {dispatch.agent_id!r} (it forgets agents "
-                "when it restarts); waiting for the agent to register again"
+                "when it restarts); waiting for the agent to register again",
+                body.get("metadata", {}).get("generation"),
             )
+        elif result.outcome == "unreachable":
+            self.reachability.failed(key, result.reason or "Unreachable", result.detail)
+        else:
+            # AgentKit answered (a 4xx about the request): it is reachable.
+            self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key))
         self.failed_dispatches[dispatch.task_id] = result.detail or result.outcome
         logger.warning("dispatch of %s to %s failed: %s", dispatch.task_id, agent[1], result)
         self.agent_queue.add(agent)
         self.queue.add(key)
+
+    def _shows_agentkit_down(self, key: Key) -> bool:
+        body = self.workflows.get(key) or {}
+        for cond in (body.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == AGENTKIT_REACHABLE:
+                return bool(cond.get("status") == "False")
+        return False
+
+    def _agentkit_condition(
+        self, key: Key, status: WorkflowStatus, now: datetime, generation: int
+    ) -> bool:
+        """Set `AgentKitReachable` on the new status: False while this workflow's
+        dispatches find AgentKit unreachable (they are retried, the steps do not fail),
+        True once one gets through again. Absent until trouble is first seen, so the
+        common case costs no write. Returns whether a recovery was written into it."""
+        trouble = self.reachability.trouble(key)
+        if trouble is not None:
+            status.conditions = set_condition(
+                status.conditions,
+                type=AGENTKIT_REACHABLE,
+                status="False",
+                reason=trouble.reason,
+                message=f"{trouble.message}; dispatches are retried with backoff",
+                now=now,
+                generation=generation,
+            )
+            return False
+        if not self.reachability.recovered(key):
+            return False
+        current = get_condition(status.conditions, AGENTKIT_REACHABLE)
+        if current is not None and current.status != "True":
+            status.conditions = set_condition(
+                status.conditions,
+                type=AGENTKIT_REACHABLE,
+                status="True",
+                reason="Reachable",
+                message="AgentKit accepts dispatches again",
+                now=now,
+                generation=generation,
+            )
+        return True
 
     def _record(self, body: dict[str, Any], decision: Decision) -> None:
         for event in decision.events:

@@ -4,9 +4,19 @@ Agents reach Ops-Core three ways: a user declares an Agent (any name, `spec.agen
 the operator labels it with `opscore.opspawn.io/agent-key`), AgentKit's registration
 webhook announces it, or the agent simply starts reporting, often before the webhook.
 So resolution is, in order: the cached name; a GET of `agent_resource_name(id)`; a LIST by
-the agent-key label; and finally a CREATE, because the first report must be recorded, not
-refused. Two creators racing (webhook and report) meet on the deterministic name: the loser
-gets 409 and resolves again.
+the agent-key label; a LIST selected by `spec.agentId`; and finally a CREATE, because the
+first report must be recorded, not refused. Two creators racing (webhook and report) meet
+on the deterministic name: the loser gets 409 and resolves again.
+
+Why the last LIST: a user-declared Agent gets its agent-key label from the operator, a
+moment after `kubectl apply`. A report arriving in that moment would miss the label and
+create a second Agent; matching `spec.agentId` closes that window. The CRD declares
+`spec.agentId` a selectable field, so the API server returns only the matches (an API
+server too old for that gets an unselected LIST). It costs one LIST per agent id the
+sidecar has never seen (names are cached), never one per report. Created Agents carry the
+`created-by` annotation so the operator can tell them from user-declared ones and merge
+the rare duplicate left by the other order (a report first, the user's declaration after;
+see `opscore_logic.registration`).
 
 An object "holds" an id when its `spec.agentId` equals it, or when `spec.agentId` is unset
 and its name is the id (the CRD's documented default).
@@ -17,8 +27,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from opscore_kube import AGENTS, Conflict, NotFound, Resource, Unavailable
+from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource, Unavailable
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_resource_name
+from opscore_logic.registration import (
+    CREATED_BY_ANNOTATION,
+    CREATED_BY_REPORT,
+    agent_id_of,
+    preferred,
+)
 
 logger = logging.getLogger("opscore.sidecar.agents")
 
@@ -57,10 +73,7 @@ class KubeApi(Protocol):
 
 def holds(obj: Body, agent_id: str) -> bool:
     """Whether the Agent object `obj` is the one for `agent_id`."""
-    spec_id = (obj.get("spec") or {}).get("agentId")
-    if spec_id:
-        return bool(spec_id == agent_id)
-    return bool((obj.get("metadata") or {}).get("name") == agent_id)
+    return agent_id_of(obj) == agent_id
 
 
 def name_of(obj: Body) -> str:
@@ -78,6 +91,7 @@ class AgentDirectory:
         self._kube = kube
         self._namespace = namespace
         self._names: dict[str, str] = {}
+        self._field_selector_works = True
 
     @property
     def namespace(self) -> str:
@@ -92,17 +106,22 @@ class AgentDirectory:
         found, _ = await self._lookup(agent_id)
         return found
 
-    async def ensure(self, agent_id: str, spec: Body | None = None) -> tuple[Body, bool]:
+    async def ensure(
+        self, agent_id: str, spec: Body | None = None, *, source: str = CREATED_BY_REPORT
+    ) -> tuple[Body, bool]:
         """The Agent object for `agent_id`, creating it (with `spec`) if missing.
 
-        Returns (object, created). The created object's spec is `{agentId, **spec}`.
+        Returns (object, created). The created object's spec is `{agentId, **spec}`, and
+        its `created-by` annotation says `source` (how the agent was first seen).
         """
         for _ in range(_CREATE_ATTEMPTS):
             found, name_taken = await self._lookup(agent_id)
             if found is not None:
                 return found, False
             try:
-                created = await self._create(agent_id, spec or {}, name_taken=name_taken)
+                created = await self._create(
+                    agent_id, spec or {}, name_taken=name_taken, source=source
+                )
             except Conflict:
                 logger.debug("Agent created concurrently, resolving again", extra=_x(agent_id))
                 continue
@@ -133,16 +152,37 @@ class AgentDirectory:
         )
         matches = [item for item in listed.get("items") or [] if holds(item, agent_id)]
         if not matches:
+            # A user-declared Agent the operator has not labelled yet (see module docstring).
+            matches = [item for item in await self._by_spec_id(agent_id) if holds(item, agent_id)]
+        if not matches:
             self.forget(agent_id)
             return None, name_taken
         if len(matches) > 1:
             logger.warning(
-                "Several Agents hold one agentId; using the oldest",
+                "Several Agents hold one agentId; using the one the operator keeps",
                 extra={**_x(agent_id), "agents": sorted(name_of(m) for m in matches)},
             )
-        chosen = min(matches, key=_age_key)
+        chosen = preferred(sorted(matches, key=_age_key))
+        assert chosen is not None
         self._names[agent_id] = name_of(chosen)
         return chosen, name_taken
+
+    async def _by_spec_id(self, agent_id: str) -> list[Body]:
+        """Agents whose `spec.agentId` is `agent_id`: one field-selected LIST (the CRD
+        declares `spec.agentId` selectable), or every Agent on an API server too old for
+        selectable fields (it answers 400 to the selector)."""
+        if self._field_selector_works:
+            try:
+                listed = await self._kube.list(
+                    AGENTS, self._namespace, field_selector=f"spec.agentId={_escape(agent_id)}"
+                )
+            except Invalid:
+                self._field_selector_works = False
+                logger.info("The API server cannot select Agents by spec.agentId; listing all")
+            else:
+                return list(listed.get("items") or [])
+        listed = await self._kube.list(AGENTS, self._namespace)
+        return list(listed.get("items") or [])
 
     async def _get(self, name: str) -> Body | None:
         try:
@@ -150,10 +190,11 @@ class AgentDirectory:
         except NotFound:
             return None
 
-    async def _create(self, agent_id: str, spec: Body, *, name_taken: bool) -> Body:
+    async def _create(self, agent_id: str, spec: Body, *, name_taken: bool, source: str) -> Body:
         metadata: Body = {
             "namespace": self._namespace,
             "labels": {AGENT_KEY_LABEL: agent_key(agent_id)},
+            "annotations": {CREATED_BY_ANNOTATION: source},
         }
         name = agent_resource_name(agent_id)
         if name_taken:
@@ -169,6 +210,11 @@ class AgentDirectory:
             "spec": {**spec, "agentId": agent_id},
         }
         return await self._kube.create(AGENTS, self._namespace, body)
+
+
+def _escape(value: str) -> str:
+    """A field selector value, escaped as Kubernetes' `fields.EscapeValue` does."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 def _age_key(obj: Body) -> tuple[str, str]:

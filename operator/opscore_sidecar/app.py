@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
-from opscore_sidecar import health, state, webhook
+from opscore_sidecar import dashboard, health, state, webhook, workflows
 from opscore_sidecar.agents import KubeApi
 from opscore_sidecar.auth import KeyStore
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -82,7 +82,9 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
     app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
     app.include_router(state.router)
     app.include_router(webhook.router)
+    app.include_router(workflows.router)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries a request id
     app.add_exception_handler(Unavailable, _unavailable)

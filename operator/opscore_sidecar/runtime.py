@@ -25,7 +25,13 @@ class Sidecar:
     @classmethod
     def build(cls, settings: SidecarSettings, keys: KeyStore, kube: KubeApi) -> Sidecar:
         directory = AgentDirectory(kube, settings.namespace)
-        return cls(settings, keys, kube, directory, ReportWriter(kube, directory))
+        return cls(
+            settings,
+            keys,
+            kube,
+            directory,
+            ReportWriter(kube, directory, linger=settings.report_linger_seconds),
+        )
 
 
 async def get_sidecar(request: Request) -> Sidecar:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 MAX_DESCRIPTION_LENGTH = 1024  # the Agent CRD's spec.description maxLength
@@ -187,4 +187,67 @@ class WebhookAccepted(BaseModel):
     )
 
     status: Literal["success"] = "success"
+    message: str
+
+
+class WorkflowTrigger(BaseModel):
+    """The earlier Ops-Core's workflow trigger: a definition by id or inline, and a payload.
+
+    Exactly one of `workflowDefinitionId` and `workflowDefinition` must be set.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"workflowDefinitionId": "research-report", "initialPayload": {"topic": "llms"}}
+            ]
+        },
+    )
+
+    workflowDefinitionId: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description=(
+            "A WorkflowTemplate in the sidecar's namespace: its name, or the id of an earlier "
+            "Ops-Core definition imported with `opscore_logic.legacy_cli`."
+        ),
+    )
+    workflowDefinition: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "An inline definition in the earlier Ops-Core format: {id, name, description?, "
+            "version, tasks: [{taskId, name, agentCapability, parameters, nextTaskId}]}."
+        ),
+    )
+    initialPayload: dict[str, Any] | None = Field(
+        default=None,
+        description="Becomes the Workflow's `spec.inputs` (steps read `{{ inputs.NAME }}`).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_definition(self) -> WorkflowTrigger:
+        if (self.workflowDefinitionId is None) == (self.workflowDefinition is None):
+            raise ValueError("set exactly one of workflowDefinitionId and workflowDefinition")
+        return self
+
+
+class WorkflowStarted(BaseModel):
+    """The Workflow resource that runs the definition was created."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sessionId": "6b0f1d1e-1f7a-4a59-9b1f-3c1f5d7c2a10",
+                    "workflowId": "research-report-x7k2p",
+                    "message": "Workflow research-report-x7k2p started",
+                }
+            ]
+        }
+    )
+
+    sessionId: str = Field(description="The Workflow's uid (also its `opscore_session_id`).")
+    workflowId: str = Field(description="The Workflow's name: `kubectl get workflow <it>`.")
     message: str

@@ -49,6 +49,14 @@ class SidecarSettings(BaseSettings):
             "webhook answers 503."
         ),
     )
+    dashboard_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "OPSCORE_DASHBOARD_KEY: a read-only key for the dashboard (`/dashboard`), for "
+            "people who should see runs and agents but never report as an agent. Unscoped "
+            "API keys open the dashboard too; keys scoped to agents do not."
+        ),
+    )
     sidecar_host: str = Field(default="127.0.0.1", description="OPSCORE_SIDECAR_HOST.")
     sidecar_port: int = Field(default=8080, ge=0, le=65535, description="OPSCORE_SIDECAR_PORT.")
     log_level: str = Field(
@@ -78,11 +86,22 @@ class SidecarSettings(BaseSettings):
         ),
     )
     kube_burst: int = Field(default=400, ge=1, description="OPSCORE_KUBE_BURST.")
+    report_linger_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description=(
+            "OPSCORE_REPORT_LINGER_SECONDS: how long a report that cannot finish a task "
+            "(`active`) waits to share a write with the next one; 0 disables it."
+        ),
+    )
     access_log: bool = Field(
         default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
     )
 
-    @field_validator("api_key", "webhook_secret", "api_keys_file", "kubeconfig", mode="before")
+    @field_validator(
+        "api_key", "webhook_secret", "dashboard_key", "api_keys_file", "kubeconfig", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`OPSCORE_API_KEY=` in a manifest means "no key", not "the empty key"."""

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from opscore_kube import AGENTS, KubeApiError, NotFound, Unavailable
+from opscore_logic.registration import CREATED_BY_WEBHOOK
 from opscore_sidecar.agents import name_of
 from opscore_sidecar.metrics import WEBHOOKS
 from opscore_sidecar.runtime import Sidecar, get_sidecar
@@ -172,7 +173,7 @@ async def _register(sidecar: Sidecar, spec: dict[str, Any]) -> str:
     """Create the Agent with `spec`, or merge `spec` into the existing one; its name."""
     agent_id = str(spec["agentId"])
     for attempt in (1, 2):
-        obj, created = await sidecar.directory.ensure(agent_id, spec)
+        obj, created = await sidecar.directory.ensure(agent_id, spec, source=CREATED_BY_WEBHOOK)
         name = name_of(obj)
         if created:
             return name

@@ -87,7 +87,7 @@ class FakeKube:
     def count(self, verb: str) -> int:
         return sum(1 for call in self.calls if call.verb == verb)
 
-    def put(self, obj: Body, namespace: str = NAMESPACE) -> Body:
+    def put(self, obj: Body, namespace: str = NAMESPACE, plural: str = AGENTS.plural) -> Body:
         """Store an object as if a user had applied it (status included)."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
@@ -95,7 +95,7 @@ class FakeKube:
         meta.setdefault("uid", f"uid-{next(self._uids)}")
         meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         meta["resourceVersion"] = str(next(self._versions))
-        self.objects[(AGENTS.plural, namespace, meta["name"])] = obj
+        self.objects[(plural, namespace, meta["name"])] = obj
         return obj
 
     def _enter(self, verb: str, name: str | None, body: Any = None) -> None:
@@ -145,7 +145,7 @@ class FakeKube:
         key = (resource.plural, namespace or "", meta["name"])
         if key in self.objects:
             raise Conflict(409, "AlreadyExists", f"{resource.plural} {meta['name']!r} exists")
-        return copy.deepcopy(self.put(obj, namespace or ""))
+        return copy.deepcopy(self.put(obj, namespace or "", resource.plural))
 
     async def patch(
         self,
@@ -190,6 +190,9 @@ def settings(**overrides: Any) -> SidecarSettings:
         "webhook_secret": SECRET,
         "kubeconfig": None,
         "log_level": "INFO",
+        # Heartbeat lingering is specified in test_sidecar_writer.py; here every report
+        # is answered once durable, so tests can assert on the stored list at once.
+        "report_linger_seconds": 0.0,
     }
     values.update(overrides)
     return SidecarSettings(**values)
