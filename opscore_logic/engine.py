@@ -5,6 +5,10 @@ sees them and the time, and returns the new status plus the actions to perform
 (dispatches, released tasks, events, when to look again). It performs no I/O, so every
 decision can be tested exhaustively; the kopf adapter around it is thin.
 
+Events are for humans and cost an API write each, so there is one per dispatch, per
+phase change of the workflow, and per failure or retry (Warnings); a step's success is
+told by the next dispatch and by status.
+
 What happens when an agent reports idle: the sidecar stores the report in the Agent's
 status, the operator re-runs `reconcile` for the workflows with a task on that agent, and
 `_advance_running` below sees the outcome (via `infer_outcome`), marks the step
@@ -216,9 +220,6 @@ def _advance_running(
         entry.reason = "TaskSucceeded"
         entry.message = outcome.message
         entry.output = _capped_output(outcome.output, entry)
-        decision.events.append(
-            EngineEvent("StepSucceeded", f"{step.name} succeeded on agent {entry.agent}")
-        )
         return
     if outcome is not None:
         _release(entry, "failed", agents, decision)
@@ -364,8 +365,6 @@ def _start_ready(
         agent = select_agent(step, agents.values())
         if agent is None:
             message = why_no_agent(step, agents.values())
-            if entry.phase is not StepPhase.QUEUED:
-                decision.events.append(EngineEvent("StepQueued", f"{step.name}: {message}"))
             entry.phase = StepPhase.QUEUED
             entry.reason = "NoAgentAvailable"
             entry.message = message

@@ -80,6 +80,8 @@ def reference_problems(steps: Sequence[Step], inputs: Mapping[str, Any]) -> str 
                 unknown_kinds.add(ref)
             elif len(rest) < 2 or rest[0] not in names:
                 unknown_steps.add(ref)
+            elif rest[1] != "output" and rest[1:] != ["phase"]:
+                unknown_kinds.add(ref)
             elif rest[0] not in upstream[step.name]:
                 unordered.append(
                     f"step {step.name!r} reads {ref} but does not run after {rest[0]!r} "
