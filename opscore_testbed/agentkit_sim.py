@@ -22,11 +22,12 @@ import hmac
 import json
 import logging
 import random
+import signal
 import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -37,10 +38,11 @@ import uvicorn
 import yarl
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+from starlette.background import BackgroundTask
 
 from opscore_testbed.agentkit_sim_agents import (
     AgentFleet,
@@ -386,6 +388,11 @@ class AgentKitSimulator:
             report_gap_seconds=settings.report_gap_seconds,
         )
         self.outage = Outage()
+        # Set once the start-up agents are registered: until then `/health` and `/sim/` wait, so
+        # whoever polls them for readiness sees the agents. (The agents' own endpoints never wait.)
+        self.ready = asyncio.Event()
+        if not settings.agents:
+            self.ready.set()
         self._background: set[asyncio.Task[None]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -489,10 +496,12 @@ def create_app(settings: SimSettings) -> FastAPI:
             info = sim.registry.register(payload)
         except DuplicateAgentNameError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        sim.spawn(sim.webhook.notify(info))
-        return _envelope(
+        response = _envelope(
             f"Agent '{info.agentName}' registered successfully.", {"agentId": info.agentId}, 201
         )
+        # After the answer, as AgentKit does: a real agent's first report usually wins the race.
+        response.background = BackgroundTask(sim.webhook.notify, info)
+        return response
 
     @v1.post("/agents/{agent_id}/run", status_code=202, response_model=ApiResponse)
     async def run_agent(agent_id: str, message: MessagePayload) -> JSONResponse:
@@ -523,30 +532,35 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
     """The `/sim/` control and inspection endpoints (not AgentKit's API)."""
     fleet = sim.fleet
 
+    async def until_ready() -> None:
+        await sim.ready.wait()
+
+    router = APIRouter(dependencies=[Depends(until_ready)], tags=["sim"])
+
     def agent_named(name: str) -> SimulatedAgent:
         agent = fleet.agents.get(name)
         if agent is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No simulated agent named '{name}'.")
         return agent
 
-    @app.get("/health", tags=["sim"])
+    @router.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/sim/tasks", tags=["sim"])
+    @router.get("/sim/tasks")
     async def tasks(include_tasks: bool = True) -> dict[str, Any]:
         return fleet.ledger.snapshot(include_tasks=include_tasks)
 
-    @app.delete("/sim/tasks", tags=["sim"])
+    @router.delete("/sim/tasks")
     async def clear_tasks() -> dict[str, Any]:
         fleet.ledger.clear()
         return fleet.ledger.snapshot()
 
-    @app.get("/sim/agents", tags=["sim"])
+    @router.get("/sim/agents")
     async def list_simulated() -> list[dict[str, Any]]:
         return [sim.agent_view(agent) for agent in fleet.agents.values()]
 
-    @app.post("/sim/agents", status_code=201, tags=["sim"])
+    @router.post("/sim/agents", status_code=201)
     async def add_simulated(spec: AgentSpec) -> dict[str, Any]:
         try:
             agent = await sim.add_simulated(spec)
@@ -554,17 +568,17 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         return sim.agent_view(agent)
 
-    @app.get("/sim/agents/{name}", tags=["sim"])
+    @router.get("/sim/agents/{name}")
     async def get_simulated(name: str) -> dict[str, Any]:
         return sim.agent_view(agent_named(name))
 
-    @app.patch("/sim/agents/{name}", tags=["sim"])
+    @router.patch("/sim/agents/{name}")
     async def patch_simulated(name: str, change: AgentPatch) -> dict[str, Any]:
         agent = agent_named(name)
         fleet.patch(agent, change)
         return sim.agent_view(agent)
 
-    @app.post("/sim/agents/{name}/register", status_code=201, tags=["sim"])
+    @router.post("/sim/agents/{name}/register", status_code=201)
     async def reregister(name: str) -> dict[str, Any]:
         agent = agent_named(name)
         try:
@@ -573,17 +587,19 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         return sim.agent_view(agent)
 
-    @app.post("/sim/forget", tags=["sim"])
+    @router.post("/sim/forget")
     async def forget() -> dict[str, int]:
         forgotten = sim.registry.forget_all()
         logger.info("AgentKit forgot every agent (simulated restart)", extra={"count": forgotten})
         return {"forgotten": forgotten}
 
-    @app.post("/sim/outage", tags=["sim"])
+    @router.post("/sim/outage")
     async def outage(request: OutageRequest) -> dict[str, Any]:
         sim.outage.start(request)
         logger.info("Simulated AgentKit outage", extra=request.model_dump())
         return request.model_dump()
+
+    app.include_router(router)
 
 
 # --- Serving: in-process helpers and the CLI ----------------------------------------------------
@@ -597,8 +613,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server minus its signal capture: whoever owns the process decides on signals.
+
+    (uvicorn would replace the handlers of the whole process, tests included, and re-raise the
+    signal after shutting down.)
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -611,7 +638,7 @@ async def serve_app(
     Raises RuntimeError if the server cannot start within 10 s.
     """
     config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on")
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10.0
     while not server.started:
@@ -648,6 +675,7 @@ async def run_simulator(settings: SimSettings) -> AsyncIterator[RunningSimulator
     async with serve_app(app, sock, access_log=settings.access_log) as server_task:
         for spec in settings.agents:
             await sim.add_simulated(spec)
+        sim.ready.set()
         yield RunningSimulator(
             url=settings.base_url, app=app, simulator=sim, server_task=server_task
         )
@@ -721,33 +749,39 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SimSettings, argparse
     parser.add_argument("--access-log", action="store_true")
     args = parser.parse_args(argv)
     mode: AgentMode = args.mode
-    agents = [
-        AgentSpec(
-            name=name,
-            capabilities=caps,
-            duration_seconds=args.duration,
-            failure_rate=args.failure_rate,
-            mode=mode,
+    try:
+        agents = [
+            AgentSpec(
+                name=name,
+                capabilities=caps,
+                duration_seconds=args.duration,
+                failure_rate=args.failure_rate,
+                mode=mode,
+            )
+            for name, caps in args.agents
+        ]
+        settings = SimSettings(
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            opscore_url=args.opscore_url,
+            api_key=args.api_key,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            list_endpoint=args.list_endpoint,
+            report_before_webhook=not args.webhook_first,
+            agents=agents,
+            seed=args.seed,
+            max_connections=args.max_connections,
+            report_connections=args.report_connections,
+            transport=args.transport,
+            access_log=args.access_log,
         )
-        for name, caps in args.agents
-    ]
-    settings = SimSettings(
-        host=args.host,
-        port=args.port,
-        public_url=args.public_url,
-        opscore_url=args.opscore_url,
-        api_key=args.api_key,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret,
-        list_endpoint=args.list_endpoint,
-        report_before_webhook=not args.webhook_first,
-        agents=agents,
-        seed=args.seed,
-        max_connections=args.max_connections,
-        report_connections=args.report_connections,
-        transport=args.transport,
-        access_log=args.access_log,
-    )
+    except ValidationError as exc:
+        parser.error(str(exc))
+    names = [spec.name for spec in agents]
+    if len(set(names)) != len(names):
+        parser.error(f"--agents names must be unique: {names}")
     return settings, args
 
 
@@ -768,21 +802,27 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def _serve_forever(settings: SimSettings) -> None:
+async def _serve_until_signalled(settings: SimSettings) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (exit status 0)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     async with run_simulator(settings) as running:
         logger.info(
             "AgentKit simulator listening",
             extra={"url": running.url, "agents": [spec.name for spec in settings.agents]},
         )
-        await running.server_task
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running.server_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """CLI entry point (`opscore-agentkit-sim`, `python -m opscore_testbed.agentkit_sim`)."""
     settings, args = parse_args(argv)
     configure_logging(args.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(settings))
+    asyncio.run(_serve_until_signalled(settings))
 
 
 if __name__ == "__main__":

@@ -139,8 +139,8 @@ class StateReporter:
         except httpx.HTTPError as exc:
             agent.reports_failed += 1
             logger.warning(
-                "State report failed: %s",
-                exc.__class__.__name__,
+                "State report failed: %r",
+                exc,
                 extra={"agent": agent.spec.name, "agentId": agent_id, "state": state},
             )
             return False
@@ -162,6 +162,7 @@ class TaskLedger:
     def __init__(self) -> None:
         self._tasks: list[dict[str, Any]] = []
         self._by_task_id: Counter[str] = Counter()
+        self._index: dict[str, dict[str, Any]] = {}
 
     def record(self, *, agent: SimulatedAgent, message: dict[str, Any]) -> None:
         """Note one received message (called before any work, so silent agents count too)."""
@@ -176,9 +177,20 @@ class TaskLedger:
                 "opscore_session_id": message.get("opscore_session_id"),
                 "task_name": message.get("task_name"),
                 "messageType": message.get("messageType"),
+                "payload": message.get("payload"),  # what the agent was asked to do
                 "received_at": utc_now_iso(),
+                "received_epoch": time.time(),
             }
         )
+        if isinstance(task_id, str):
+            self._index[task_id] = self._tasks[-1]
+
+    def finished(self, task_id: str | None) -> None:
+        """The task's last report was accepted by Ops-Core: note when (benchmark B3 measures
+        from here to the next dispatch)."""
+        record = self._index.get(task_id or "")
+        if record is not None:
+            record["final_report_acked_epoch"] = time.time()
 
     def snapshot(self, *, include_tasks: bool = True) -> dict[str, Any]:
         """The `GET /sim/tasks` answer; `include_tasks=False` keeps it small for benchmarks."""
@@ -191,6 +203,7 @@ class TaskLedger:
         """Forget everything recorded (between benchmark rounds)."""
         self._tasks.clear()
         self._by_task_id.clear()
+        self._index.clear()
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,7 @@ class TaskOutcome:
     status_code: int
     answer: dict[str, Any]
     reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    task_id: str | None = None
 
 
 class DuplicateSimulatedAgentError(ValueError):
@@ -266,7 +280,10 @@ class AgentFleet:
                 "message": f"Task '{task_name}' failed on agent '{spec.name}' (simulated failure)",
             }
             return TaskOutcome(
-                status_code=500, answer={"detail": error}, reports=[("error", error | correlation)]
+                status_code=500,
+                answer={"detail": error},
+                reports=[("error", error | correlation)],
+                task_id=task_id if isinstance(task_id, str) else None,
             )
         idle_details: dict[str, Any] = dict(correlation)
         if correlation:
@@ -275,6 +292,7 @@ class AgentFleet:
             status_code=200,
             answer={"status": "completed", "result": f"Processed task '{task_name}' successfully."},
             reports=[("active", dict(correlation)), ("idle", idle_details)],
+            task_id=task_id if isinstance(task_id, str) else None,
         )
 
     async def start_reports(self, agent: SimulatedAgent, outcome: TaskOutcome) -> None:
@@ -298,7 +316,9 @@ class AgentFleet:
                 return
             for index, (state, details) in enumerate(outcome.reports):
                 started = time.monotonic()
-                await self.reporter.report(agent, state, details)
+                accepted = await self.reporter.report(agent, state, details)
+                if accepted and index + 1 == len(outcome.reports):
+                    self.ledger.finished(outcome.task_id)
                 if index + 1 < len(outcome.reports):
                     remaining = self._report_gap_seconds - (time.monotonic() - started)
                     if remaining > 0:

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -126,8 +126,63 @@ class KubeClient:
             headers={"Content-Type": "application/merge-patch+json"},
         )
 
-    async def delete(self, resource: Resource, namespace: str | None, name: str) -> Body:
+    async def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> Body:
+        """Delete the object; with `preconditions` ({uid, resourceVersion}) only if it is
+        still that exact version (else `Conflict`), so nothing written since is lost."""
+        if preconditions:
+            body = {
+                "kind": "DeleteOptions",
+                "apiVersion": "v1",
+                "preconditions": dict(preconditions),
+            }
+            return await self._request(
+                "DELETE",
+                resource.path(namespace, name),
+                verb="delete",
+                content=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
         return await self._request("DELETE", resource.path(namespace, name), verb="delete")
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[Body]:
+        """Yield watch events ({type, object}) until the server ends the stream."""
+        params = {"watch": "1", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "1"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        async with self._http.stream(
+            "GET",
+            resource.path(namespace),
+            params=params,
+            headers=self._auth_headers(),
+            timeout=httpx.Timeout(None, connect=5.0),
+        ) as resp:
+            if resp.status_code >= 400:
+                await resp.aread()
+                raise _error_from(resp)
+            async for line in resp.aiter_lines():
+                if line:
+                    yield json.loads(line)
+
+    async def raw_get(self, path: str) -> str:
+        """GET a non-resource path (e.g. /metrics) as text."""
+        resp = await self._http.get(path, headers=self._auth_headers())
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.text
 
     async def readyz(self) -> bool:
         """True when the API server answers /readyz with 200 (one try, no retries)."""

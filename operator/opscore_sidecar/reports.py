@@ -16,6 +16,15 @@ is built to cost exactly one PATCH per batch in the steady state and no GET:
 - Writes run in a task owned by the writer, not by a request, so a client hanging up
   mid-write cannot strand the reports batched with its own.
 
+- A report that cannot finish a task (`active`, `initializing`, with no task id or
+  output: a heartbeat, in issue terms) is acknowledged as soon as it is queued and waits
+  up to `linger` seconds (default 50 ms) for company. The reference agent awaits each
+  report before sending the next, `active` then `idle` ~10 ms apart, so this is what lets
+  one write hold both and halves the writes per step. Any other report ends the wait at
+  once and is answered only once durable, so the `idle` or `error` that decides a task is
+  never delayed and never lost; a heartbeat can be lost if the API server fails right
+  then, which changes no decision (documented in docs/reliability.md).
+
 One sidecar replica per namespace is assumed (like the operator): two replicas replacing
 the same list would lose each other's reports.
 """
@@ -23,6 +32,7 @@ the same list would lose each other's reports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -33,8 +43,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from opscore_kube import AGENTS, NotFound
-from opscore_logic.agent_model import AgentReport
-from opscore_logic.report_log import merge_reports, same_report
+from opscore_logic.agent_model import AgentReport, AgentState
+from opscore_logic.lifecycle import normalise_state
+from opscore_logic.report_log import is_significant, merge_reports, same_report
 from opscore_sidecar.agents import AgentDirectory, Body, KubeApi, name_of
 from opscore_sidecar.metrics import REPORT_BATCH_SIZE
 
@@ -49,6 +60,15 @@ class _AgentLog:
     stored: list[AgentReport] | None = None  # None: read it from the object first
     pending: list[tuple[AgentReport, asyncio.Future[bool]]] = field(default_factory=list)
     writing: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_LINGERING_STATES = (AgentState.ACTIVE, AgentState.INITIALIZING)
+
+
+def may_linger(report: AgentReport) -> bool:
+    """Whether a report can wait briefly for company (it cannot finish a task)."""
+    return normalise_state(report.state) in _LINGERING_STATES and not is_significant(report)
 
 
 def _consume(done: asyncio.Future[bool]) -> None:
@@ -72,8 +92,9 @@ def stored_reports(obj: Body) -> list[AgentReport]:
 class ReportWriter:
     """Stores reports durably, batching concurrent reports for one agent into one write."""
 
-    def __init__(self, kube: KubeApi, directory: AgentDirectory) -> None:
+    def __init__(self, kube: KubeApi, directory: AgentDirectory, *, linger: float = 0.0) -> None:
         self._kube = kube
+        self._linger = linger
         self._directory = directory
         self._logs: dict[str, _AgentLog] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,6 +113,9 @@ class ReportWriter:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_consume)
         log.pending.append((report, done))
+        lingering = self._linger > 0 and may_linger(report)
+        if not lingering:
+            log.wake.set()
         if not log.writing:
             log.writing = True
             # A fresh context: the writer's log lines must not carry the request id of
@@ -99,6 +123,8 @@ class ReportWriter:
             task = asyncio.create_task(self._drain(agent_id, log), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if lingering:
+            return True  # a heartbeat: acknowledged once queued (see module docstring)
         # shield: a cancelled request (client gone) must not cancel the shared write.
         return await asyncio.shield(done)
 
@@ -110,6 +136,10 @@ class ReportWriter:
     async def _drain(self, agent_id: str, log: _AgentLog) -> None:
         try:
             while log.pending:
+                if self._linger > 0 and all(may_linger(r) for r, _ in log.pending):
+                    log.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(log.wake.wait(), self._linger)
                 batch, log.pending = log.pending, []
                 try:
                     changed = await self._write(agent_id, log, [report for report, _ in batch])

@@ -37,6 +37,7 @@ from opscore_testbed.agentkit_sim import (
     run_simulator,
     serve_app,
 )
+from opscore_testbed.agentkit_sim_agents import AgentSpec
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -510,6 +511,19 @@ async def test_duration_delays_the_reports(sim: Sim, opscore: OpsCoreRecorder) -
     assert time.monotonic() - started >= 0.3
 
 
+async def test_httpcore_transport_delivers_the_same_reports(
+    start_sim: Callable[..., contextlib.AbstractAsyncContextManager[Sim]],
+    opscore: OpsCoreRecorder,
+) -> None:
+    async with start_sim(transport="httpcore") as sim:
+        agent_id = (await sim.add_agent(name="summarizer"))["agentId"]
+        await sim.run(agent_id)
+        await wait_for(lambda: len(opscore.reports(agent_id)) == 3, what="active and idle")
+
+    assert opscore.states(agent_id) == ["idle", "active", "idle"]
+    assert opscore.reports(agent_id)[-1].headers["Authorization"] == f"Bearer {API_KEY}"
+
+
 async def test_report_failures_are_counted_not_raised(
     start_sim: Callable[..., contextlib.AbstractAsyncContextManager[Sim]],
 ) -> None:
@@ -553,6 +567,18 @@ async def test_sim_tasks_counts_every_received_task_by_opscore_task_id(sim: Sim)
         assert {"agentId", "agentName", "opscore_task_id", "task_name", "received_at"} <= set(task)
 
 
+async def test_sim_tasks_notes_when_the_final_report_was_accepted(
+    sim: Sim, opscore: OpsCoreRecorder
+) -> None:
+    agent_id = (await sim.add_agent(name="summarizer"))["agentId"]
+
+    await sim.run(agent_id, opscore_task_id="t-1")
+    await wait_for(lambda: _completed(sim, "summarizer", 1), what="the task")
+
+    [task] = (await sim.client.get("/sim/tasks")).json()["tasks"]
+    assert task["final_report_acked_epoch"] >= task["received_epoch"]
+
+
 async def test_forget_makes_runs_404_until_the_agent_registers_again(
     sim: Sim, opscore: OpsCoreRecorder
 ) -> None:
@@ -572,6 +598,27 @@ async def test_forget_makes_runs_404_until_the_agent_registers_again(
     await wait_for(lambda: len(opscore.of("webhook")) == 2, what="a second webhook")
 
 
+async def test_sim_endpoints_wait_until_start_up_agents_are_registered(
+    opscore: OpsCoreRecorder,
+) -> None:
+    spec = AgentSpec(name="summarizer", capabilities=["summarize"])
+    app = create_app(sim_settings(opscore, agents=[spec]))
+    sim = app.state.simulator
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agentkit") as client:
+        listing = asyncio.create_task(client.get("/sim/agents"))
+        for _ in range(50):  # event-loop turns, no wall-clock wait: the request reaches the gate
+            await asyncio.sleep(0)
+        assert not listing.done()
+
+        await sim.add_simulated(spec)
+        sim.ready.set()
+        answer = await listing
+    await sim.aclose()
+
+    assert [agent["name"] for agent in answer.json()] == ["summarizer"]
+
+
 async def test_sim_agent_name_taken_is_409(sim: Sim) -> None:
     await sim.add_agent(name="summarizer")
 
@@ -580,12 +627,20 @@ async def test_sim_agent_name_taken_is_409(sim: Sim) -> None:
     assert response.status_code == 409
 
 
-async def test_outage_503_ends_after_its_window(sim: Sim) -> None:
-    await sim.client.post("/sim/outage", json={"seconds": 0.5, "mode": "503"})
+async def test_outage_answers_503_on_agentkit_api_only(sim: Sim) -> None:
+    await sim.client.post("/sim/outage", json={"seconds": 60, "mode": "503"})
 
     assert (await sim.client.post("/v1/agents/register", json=registration())).status_code == 503
     assert (await sim.run("whatever")).status_code == 503
-    assert (await sim.client.get("/sim/tasks")).status_code == 200  # /sim stays up
+    assert (await sim.client.get("/sim/tasks")).status_code == 200
+
+    await sim.client.post("/sim/outage", json={"seconds": 0})
+    assert (await sim.client.post("/v1/agents/register", json=registration())).status_code == 201
+
+
+async def test_outage_ends_by_itself_after_its_window(sim: Sim) -> None:
+    await sim.client.post("/sim/outage", json={"seconds": 1.0, "mode": "503"})
+    assert (await sim.client.post("/v1/agents/register", json=registration())).status_code == 503
 
     async def registers() -> bool:
         response = await sim.client.post("/v1/agents/register", json=registration())
@@ -595,16 +650,16 @@ async def test_outage_503_ends_after_its_window(sim: Sim) -> None:
 
 
 async def test_slow_outage_delays_answers_until_ended(sim: Sim) -> None:
-    await sim.client.post("/sim/outage", json={"seconds": 30, "mode": "slow", "delay_seconds": 0.3})
+    await sim.client.post("/sim/outage", json={"seconds": 60, "mode": "slow", "delay_seconds": 0.6})
 
     started = time.monotonic()
     assert (await sim.run("whatever")).status_code == 404
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.6
 
     await sim.client.post("/sim/outage", json={"seconds": 0})
     started = time.monotonic()
     assert (await sim.run("whatever")).status_code == 404
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.6
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -616,6 +671,13 @@ def test_agent_option_parses_name_and_capabilities() -> None:
         ["summarize", "translate"],
     )
     assert parse_agent_option("solo") == ("solo", [])
+
+
+def test_cli_refuses_duplicate_agent_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--agents", "a:x", "--agents", "a:y"])
+
+    assert "unique" in capsys.readouterr().err
 
 
 def test_cli_falls_back_to_opscore_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -670,7 +732,7 @@ async def test_cli_serves_registers_agents_and_logs_json_lines(opscore: OpsCoreR
         await wait_for(lambda: opscore.states(agent["agentId"]) == ["idle"], what="first idle")
         await wait_for(lambda: opscore.of("webhook"), what="the webhook")
     finally:
-        process.send_signal(2)  # SIGINT: a clean shutdown
+        process.terminate()  # SIGTERM: a graceful shutdown
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 0
     for line in lines + rest.splitlines():

@@ -119,3 +119,41 @@ def test_stored_reports_skip_entries_that_do_not_parse() -> None:
         }
     }
     assert len(stored_reports(obj)) == 1
+
+
+async def test_active_then_idle_share_one_write(kube: FakeKube) -> None:
+    writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=0.5)
+    await writer.submit(AGENT_ID, report("idle", 0))
+    before = kube.count("patch_status")
+    # The reference agent awaits each report before sending the next.
+    assert await writer.submit(AGENT_ID, report("active", 1)) is True
+    assert await writer.submit(AGENT_ID, report("idle", 2)) is True
+    assert kube.count("patch_status") - before == 1
+    assert [r["state"] for r in kube.reports(AGENT_ID)][-2:] == ["active", "idle"]
+
+
+async def test_an_idle_report_ends_the_linger_at_once(kube: FakeKube) -> None:
+    writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    active = asyncio.create_task(writer.submit(AGENT_ID, report("active", 0)))
+    await asyncio.sleep(0)
+    await writer.submit(AGENT_ID, report("idle", 1))
+    await active
+    assert loop.time() - started < 1.0
+
+
+async def test_a_lone_active_report_is_written_after_the_linger(kube: FakeKube) -> None:
+    writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=0.05)
+    await writer.submit(AGENT_ID, report("active", 0))
+    await writer.aclose()
+    assert [r["state"] for r in kube.reports(AGENT_ID)] == ["active"]
+
+
+async def test_a_heartbeat_is_acknowledged_before_it_is_written(kube: FakeKube) -> None:
+    writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await writer.submit(AGENT_ID, report("active", 0)) is True
+    assert loop.time() - started < 1.0
+    assert kube.count("patch_status") == 0

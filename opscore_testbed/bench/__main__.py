@@ -1,0 +1,96 @@
+"""`python -m opscore_testbed.bench [--size smoke|full] [--scenarios B0,B1,...]`.
+
+Starts a local control plane, runs each scenario against the real processes (sidecar,
+operator, AgentKit simulator with instant agents), prints a table, and writes
+bench/results/latest.json and bench/results/latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from opscore_kube import KubeClient
+from opscore_testbed.bench import report, scenarios
+from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.stack import REPO, install_crds
+
+RESULTS = REPO / "bench" / "results"
+ALL = ("B0", "B1", "B2", "B3", "B4")
+
+
+async def run(
+    cp: ControlPlane, size: str, wanted: set[str], log_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    kube = KubeClient.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
+    bench = scenarios.Bench(cp=cp, kube=kube, sizes=scenarios.SIZES[size], log_dir=log_dir)
+    rows: list[dict[str, Any]] = []
+    ceiling: float | None = None
+    try:
+        if "B0" in wanted:
+            rows.append(await scenarios.b0_ceiling(bench))
+            ceiling = rows[-1]["status_patches_per_s"]
+            _show(rows[-1])
+        if "B1" in wanted:
+            for row in await scenarios.b1_drain(bench, ceiling):
+                rows.append(row)
+                _show(row)
+        if "B2" in wanted:
+            rows.append(await scenarios.b2_rate(bench))
+            _show(rows[-1])
+        if "B3" in wanted:
+            for row in await scenarios.b3_latency(bench):
+                rows.append(row)
+                _show(row)
+        if "B4" in wanted:
+            rows.append(await scenarios.b4_ingestion(bench, ceiling))
+            _show(rows[-1])
+    finally:
+        await kube.aclose()
+    return rows, bench.series
+
+
+def _show(row: dict[str, Any]) -> None:
+    print(
+        f"  {row['scenario']}: " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "scenario"),
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Ops-Core benchmarks (issue 8)")
+    parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
+    parser.add_argument("--scenarios", default=",".join(ALL))
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    wanted = {s.strip().upper() for s in args.scenarios.split(",") if s.strip()}
+    log_dir = Path(tempfile.mkdtemp(prefix="opscore-bench-"))
+    started = time.time()
+    with ControlPlane() as cp:
+        install_crds(cp)
+        print(f"control plane up in {sum(cp.timings.values()):.1f}s; logs in {log_dir}", flush=True)
+        rows, series = asyncio.run(run(cp, args.size, wanted, log_dir))
+    meta = {
+        "machine": report.machine(),
+        "size": args.size,
+        "command": "python -m opscore_testbed.bench "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "kubernetes": "v1.36.3 (local kube-apiserver + etcd 3.6.16)",
+    }
+    report.save(args.out, rows, meta)
+    report.chart(args.out.with_suffix(".png"), series)
+    print()
+    print(report.table(rows))
+    print(f"\nsaved {args.out} and {args.out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

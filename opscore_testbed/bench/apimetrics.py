@@ -1,0 +1,47 @@
+"""The API server's own request counters: how many writes a scenario cost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from opscore_kube import KubeClient
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    """Write requests the API server served, by resource (subresource joined with '/')."""
+
+    by_resource: Counter[str]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_resource.values())
+
+    def __sub__(self, other: WriteCounts) -> WriteCounts:
+        diff = Counter(self.by_resource)
+        diff.subtract(other.by_resource)
+        return WriteCounts(Counter({k: v for k, v in diff.items() if v}))
+
+
+async def write_counts(kube: KubeClient) -> WriteCounts:
+    text = await kube.raw_get("/metrics")
+    counts: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("apiserver_request", "apiserver_request_total"):
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            labels = sample.labels
+            if labels.get("verb", "").upper() not in WRITE_VERBS:
+                continue
+            resource = labels.get("resource", "")
+            if labels.get("subresource"):
+                resource += "/" + labels["subresource"]
+            counts[resource] += int(sample.value)
+    return WriteCounts(counts)

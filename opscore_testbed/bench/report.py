@@ -1,0 +1,94 @@
+"""Printing and saving results: a table for people, JSON for tools, a PNG for the eye."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+_SKIP = {"scenario", "steps", "api_writes_by_resource"}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """One line per scenario: its name and its figures as key=value."""
+    lines = ["| scenario | figures |", "| --- | --- |"]
+    for row in rows:
+        figures = ", ".join(f"{k}={v}" for k, v in row.items() if k not in _SKIP)
+        lines.append(f"| {row['scenario']} | {figures} |")
+    return "\n".join(lines)
+
+
+def save(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "scenarios": rows}, indent=2) + "\n")
+
+
+def chart(path: Path, series: dict[str, Any]) -> None:
+    """Latency distributions (B3, B4) and completions over time (B1) in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for key, values in sorted(series.items()):
+        if key.startswith("b3_") and values:
+            left.hist(
+                values,
+                bins=40,
+                histtype="step",
+                label=f"B3 step advance @{key.split('_')[1]} rep/s",
+            )
+    for key in sorted(k for k in series if k.startswith("b4_") and k.endswith("_ms")):
+        values = series[key]
+        if values:
+            left.hist(
+                values,
+                bins=40,
+                histtype="step",
+                linestyle="--",
+                label=f"B4 report @{key.split('_')[1]}/s",
+            )
+    left.set_xlabel("latency (ms)")
+    left.set_ylabel("count")
+    left.set_title("Latency distributions")
+    left.legend(fontsize=8)
+    for key in sorted(k for k in series if k.startswith("b1_")):
+        values = series[key]
+        right.plot(values, range(1, len(values) + 1), label=f"B1 {key.split('_')[1]}-step")
+    right.set_xlabel("seconds since submission started")
+    right.set_ylabel("workflows finished")
+    right.set_title("Queued drain (throughput over time)")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,361 @@
+"""The benchmark scenarios B0-B5 (issue 8). Each returns one result row (a flat dict whose
+keys carry their units) and, where useful, series for the chart."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from opscore_kube import WORKFLOWS, KubeClient
+from opscore_testbed.bench.apimetrics import write_counts
+from opscore_testbed.bench.workload import (
+    CompletionWatcher,
+    create_all,
+    create_at_rate,
+    one_step,
+    three_steps,
+)
+from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.stack import OpsCoreStack, StackOptions
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Sizes:
+    """How big each scenario runs: `smoke` keeps CI quick, `full` is the reported run."""
+
+    b0_seconds: float
+    b1_one_step: int
+    b1_three_step: int
+    b1_agents: int
+    b2_rates: list[float]
+    b2_seconds: float
+    b3_seconds: float
+    b4_rates: list[float]
+    b4_seconds: float
+    b4_agents: int
+    b5_objects: int
+
+
+SIZES = {
+    "smoke": Sizes(2, 40, 10, 5, [2, 4], 4, 4, [20, 40], 3, 10, 100),
+    "full": Sizes(
+        10,
+        500,
+        200,
+        20,
+        [4, 8, 12, 16, 20, 25, 30],
+        20,
+        20,
+        [50, 100, 200, 300, 400, 500, 600, 800],
+        10,
+        100,
+        10_000,
+    ),
+}
+
+
+@dataclass
+class Bench:
+    cp: ControlPlane
+    kube: KubeClient
+    sizes: Sizes
+    log_dir: Path
+    series: dict[str, Any] = field(default_factory=dict)
+
+    def namespace(self, label: str) -> str:
+        name = f"bench-{label.lower()}-{uuid.uuid4().hex[:6]}"
+        self.cp.kubectl("create", "namespace", name)
+        return name
+
+    def stack(self, namespace: str, agents: int, **options: Any) -> OpsCoreStack:
+        specs = tuple(f"b{i:03d}:bench" for i in range(agents))
+        return OpsCoreStack(
+            self.cp,
+            namespace,
+            self.log_dir / namespace,
+            StackOptions(agents=specs, task_seconds=0.0, **options),
+        )
+
+    async def ready_agents(self, namespace: str, count: int, within: float = 120) -> None:
+        from opscore_kube import AGENTS
+
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            items = (await self.kube.list(AGENTS, namespace))["items"]
+            ready = [
+                a
+                for a in items
+                if "bench" in (a.get("spec") or {}).get("capabilities", [])
+                and any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (a.get("status") or {}).get("conditions", [])
+                )
+            ]
+            if len(ready) >= count:
+                return
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"{count} bench agents not Ready within {within}s")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- B0 ------------------------------------------------------------------------------------
+
+
+async def b0_ceiling(bench: Bench) -> Row:
+    """The API server's own rate of Workflow status merge-patches from a tight client."""
+    ns = bench.namespace("b0")
+    names = [f"ceiling-{i}" for i in range(64)]
+    await create_all(bench.kube, ns, (one_step(n, "none") for n in names))
+    done = 0
+    stop_at = time.monotonic() + bench.sizes.b0_seconds
+    latencies: list[float] = []
+
+    async def worker(name: str) -> None:
+        nonlocal done
+        i = 0
+        while time.monotonic() < stop_at:
+            i += 1
+            started = time.perf_counter()
+            await bench.kube.patch(
+                WORKFLOWS, ns, name, {"status": {"message": f"patch {i}"}}, status=True
+            )
+            latencies.append(time.perf_counter() - started)
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in names))
+    elapsed = time.monotonic() - started
+    return {
+        "scenario": "B0 ceiling",
+        "status_patches_per_s": round(done / elapsed, 1),
+        "patch_p50_ms": round(_pct(latencies, 50) * 1000, 1),
+        "patch_p99_ms": round(_pct(latencies, 99) * 1000, 1),
+        "concurrency": len(names),
+        "duration_s": round(elapsed, 1),
+    }
+
+
+# -- B1 ------------------------------------------------------------------------------------
+
+
+async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
+    rows = []
+    for steps, count in ((1, bench.sizes.b1_one_step), (3, bench.sizes.b1_three_step)):
+        ns = bench.namespace(f"b1-{steps}")
+        with bench.stack(ns, bench.sizes.b1_agents):
+            await bench.ready_agents(ns, bench.sizes.b1_agents)
+            watcher = CompletionWatcher(bench.kube, ns)
+            watcher.start()
+            make = one_step if steps == 1 else three_steps
+            bodies = [make(f"wf-{i:05d}") for i in range(count)]
+            before = await write_counts(bench.kube)
+            started = time.time()
+            created = await create_all(bench.kube, ns, bodies)
+            submitted = time.time()
+            ok = await watcher.wait_for(set(created), within=600)
+            finished_at = max(t for _, t in watcher.finished.values()) if ok else time.time()
+            await asyncio.sleep(1.0)  # let trailing agent-status writes land in the count
+            writes = await write_counts(bench.kube) - before
+            await watcher.stop()
+        drain = finished_at - started
+        total_steps = count * steps
+        writes_by_op = writes.total - count  # the benchmark's own creates are not Ops-Core's
+        succeeded = sum(1 for p, _ in watcher.finished.values() if p == "Succeeded")
+        rows.append(
+            {
+                "scenario": f"B1 drain {count}x{steps}-step",
+                "workflows": count,
+                "succeeded": succeeded,
+                "agents": bench.sizes.b1_agents,
+                "submit_s": round(submitted - started, 1),
+                "drain_s": round(drain, 1),
+                "workflows_per_min": round(count / drain * 60),
+                "steps_per_s": round(total_steps / drain, 1),
+                "api_writes_per_step": round(writes_by_op / total_steps, 2),
+                "api_writes_by_resource": dict(writes.by_resource),
+                "writes_per_s": round(writes.total / drain, 1),
+                "writes_vs_b0_ceiling": round(writes.total / drain / ceiling, 2)
+                if ceiling
+                else None,
+            }
+        )
+        bench.series[f"b1_{steps}_completions"] = sorted(
+            t - started for _, t in watcher.finished.values()
+        )
+    return rows
+
+
+# -- B2 ------------------------------------------------------------------------------------
+
+
+async def b2_rate(bench: Bench) -> Row:
+    """Raise the submission rate until a backlog builds; the highest sustained rate wins."""
+    ns = bench.namespace("b2")
+    best = 0.0
+    steps: list[dict[str, float]] = []
+    with bench.stack(ns, bench.sizes.b1_agents):
+        await bench.ready_agents(ns, bench.sizes.b1_agents)
+        watcher = CompletionWatcher(bench.kube, ns)
+        watcher.start()
+        for rate in bench.sizes.b2_rates:
+            count = int(rate * bench.sizes.b2_seconds)
+            bodies = [one_step(f"r{int(rate)}-{i:05d}") for i in range(count)]
+            created = await create_at_rate(bench.kube, ns, bodies, rate)
+            # Sustained: everything submitted in the window finishes within 2 s of its end.
+            ok = await watcher.wait_for(set(created), within=2.0 + 1.0)
+            backlog = len(set(created) - watcher.finished.keys())
+            steps.append({"rate_per_s": rate, "backlog": backlog})
+            if not ok:
+                break
+            best = rate
+        await watcher.stop()
+    bench.series["b2_steps"] = steps
+    return {
+        "scenario": "B2 increasing rate",
+        "max_sustained_workflows_per_min": round(best * 60),
+        "steps": steps,
+        "window_s": bench.sizes.b2_seconds,
+    }
+
+
+# -- B3 ------------------------------------------------------------------------------------
+
+
+async def b3_latency(bench: Bench) -> list[Row]:
+    """Sidecar accepted an agent's final report -> the simulator received the next step."""
+    rows = []
+    for reports_per_s in (10, 50):
+        ns = bench.namespace(f"b3-{reports_per_s}")
+        with bench.stack(ns, bench.sizes.b1_agents) as stack:
+            await bench.ready_agents(ns, bench.sizes.b1_agents)
+            watcher = CompletionWatcher(bench.kube, ns)
+            watcher.start()
+            # Each step brings two reports (active, idle): steps/s = reports/s / 2.
+            wf_rate = reports_per_s / 2 / 3
+            count = max(3, int(wf_rate * bench.sizes.b3_seconds))
+            bodies = [three_steps(f"lat-{i:05d}") for i in range(count)]
+            created = await create_at_rate(bench.kube, ns, bodies, wf_rate)
+            await watcher.wait_for(set(created), within=120)
+            await watcher.stop()
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+                tasks = (await client.get(f"{stack.sim_url}/sim/tasks")).json()
+        by_session: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for task in tasks["tasks"]:
+            by_session[task["opscore_session_id"]].append(task)
+        gaps: list[float] = []
+        for session in by_session.values():
+            session.sort(key=lambda t: t["received_epoch"])
+            for prev, nxt in itertools.pairwise(session):
+                if "final_report_acked_epoch" in prev:
+                    gaps.append(nxt["received_epoch"] - prev["final_report_acked_epoch"])
+        bench.series[f"b3_{reports_per_s}_ms"] = [g * 1000 for g in gaps]
+        rows.append(
+            {
+                "scenario": f"B3 step-advance @{reports_per_s} reports/s",
+                "transitions": len(gaps),
+                "p50_ms": round(_pct(gaps, 50) * 1000, 1),
+                "p95_ms": round(_pct(gaps, 95) * 1000, 1),
+                "p99_ms": round(_pct(gaps, 99) * 1000, 1),
+                "max_ms": round(max(gaps, default=float("nan")) * 1000, 1),
+            }
+        )
+    return rows
+
+
+# -- B4 ------------------------------------------------------------------------------------
+
+
+async def b4_ingestion(bench: Bench, ceiling: float | None) -> Row:
+    """The highest report rate the sidecar sustains with p99 <= 100 ms."""
+    ns = bench.namespace("b4")
+    agents = [f"load-{i:04d}" for i in range(bench.sizes.b4_agents)]
+    steps: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    with bench.stack(ns, 1) as stack:
+        key = stack.options.api_key
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(
+            base_url=stack.sidecar_url,
+            headers={"Authorization": f"Bearer {key}"},
+            limits=limits,
+            timeout=10,
+            trust_env=False,
+        ) as client:
+
+            async def send(agent: str, state: str) -> tuple[float, int]:
+                body = {
+                    "agentId": agent,
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "state": state,
+                    "details": {},
+                }
+                started = time.perf_counter()
+                try:
+                    resp = await client.post(f"/v1/opscore/agent/{agent}/state", json=body)
+                    code = resp.status_code
+                except httpx.HTTPError:
+                    code = 0
+                return time.perf_counter() - started, code
+
+            await asyncio.gather(*(send(a, "idle") for a in agents))  # first contact
+            for rate in bench.sizes.b4_rates:
+                count = int(rate * bench.sizes.b4_seconds)
+                start = time.monotonic()
+
+                async def scheduled(
+                    i: int, start: float = start, rate: float = rate
+                ) -> tuple[float, int]:
+                    delay = start + i / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    return await send(agents[i % len(agents)], "idle" if i % 2 else "active")
+
+                results = await asyncio.gather(*(scheduled(i) for i in range(count)))
+                elapsed = time.monotonic() - start
+                lat = [r[0] for r in results if r[1] == 202]
+                errors = sum(1 for r in results if r[1] != 202)
+                step = {
+                    "offered_per_s": rate,
+                    "accepted_per_s": round(len(lat) / elapsed, 1),
+                    "p50_ms": round(_pct(lat, 50) * 1000, 1),
+                    "p99_ms": round(_pct(lat, 99) * 1000, 1),
+                    "errors": errors,
+                }
+                steps.append(step)
+                bench.series[f"b4_{int(rate)}_ms"] = [x * 1000 for x in lat]
+                if step["p99_ms"] > 100 or errors:
+                    break
+                best = step
+    bench.series["b4_steps"] = steps
+    rate = best["accepted_per_s"] if best else 0.0
+    return {
+        "scenario": "B4 ingestion",
+        "max_reports_per_s_at_p99_le_100ms": rate,
+        "p99_ms_at_max": best["p99_ms"] if best else None,
+        "vs_b0_ceiling": round(rate / ceiling, 2) if ceiling and rate else None,
+        "agents": len(agents),
+        "steps": steps,
+    }
+
+
+def summary_stats(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values)} if values else {}
