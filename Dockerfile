@@ -23,11 +23,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md ./
 COPY opscore_logic/ opscore_logic/
 COPY operator/ operator/
-# The testbed is not copied, so its console scripts would point nowhere: drop them, and
-# pip and setuptools, which nothing needs at run time.
+# The testbed and the kubectl plugin (opscore_cli, for people's machines) are not copied,
+# so their console scripts would point nowhere: drop them, and pip and setuptools, which
+# nothing needs at run time.
 RUN /opt/opscore/bin/pip install --no-deps . \
     && rm -f /opt/opscore/bin/opscore-cluster /opt/opscore/bin/opscore-agentkit-sim \
-        /opt/opscore/bin/opscore-demo \
+        /opt/opscore/bin/opscore-demo /opt/opscore/bin/kubectl-opscore \
     && /opt/opscore/bin/pip uninstall -y pip setuptools
 
 FROM ${PYTHON_IMAGE}

@@ -55,6 +55,7 @@ def run(*, once: bool, timeout: float, task_seconds: float) -> int:
         options = StackOptions(agents=AGENTS, task_seconds=task_seconds)
         with OpsCoreStack(cp, NAMESPACE, log_dir, options) as stack:
             print(f"   sidecar {stack.sidecar_url}  AgentKit {stack.sim_url}  logs in {log_dir}")
+            print(f"   dashboard {stack.sidecar_url}/dashboard?key={options.api_key}")
             _wait_for_agents(cp, len(AGENTS), deadline=time.monotonic() + 60)
             print(cp.kubectl("get", "agents", "-n", NAMESPACE, "-o", "wide").stdout)
             _say("Applying the example workflows (kubectl apply -f examples/)")

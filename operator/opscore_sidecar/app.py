@@ -12,19 +12,17 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
-from opscore_sidecar import dashboard, health, state, webhook, workflows
+from opscore_sidecar import dashboard, health, openapi, state, webhook, workflows
 from opscore_sidecar.agents import KubeApi
 from opscore_sidecar.auth import KeyStore
+from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from opscore_sidecar.runtime import Sidecar
-from opscore_sidecar.schemas import RegistrationEvent
 from opscore_sidecar.settings import SidecarSettings
 
 logger = logging.getLogger("opscore.sidecar")
@@ -86,10 +84,11 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ResponseMetricsMiddleware)  # outside the limit: counts its 413s too
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries a request id
     app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(KubeApiError, _kube_error)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     return app
 
 
@@ -120,22 +119,3 @@ async def _kube_error(request: Request, exc: Exception) -> JSONResponse:
         {"detail": f"Kubernetes API server refused the request ({exc.status} {exc.reason})"},
         status_code=502,
     )
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the webhook body schema: that route reads raw bytes (the
-    signature covers them), so FastAPI cannot see its model by itself."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(
-        title=app.title,
-        version=app.version,
-        summary=app.summary,
-        routes=app.routes,
-    )
-    schema = RegistrationEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(schema.pop("$defs", {}))
-    schemas["RegistrationEvent"] = schema
-    app.openapi_schema = document
-    return document

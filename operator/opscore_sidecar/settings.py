@@ -95,6 +95,29 @@ class SidecarSettings(BaseSettings):
             "(`active`) waits to share a write with the next one; 0 disables it."
         ),
     )
+    rate_limit_per_key: float = Field(
+        default=2000.0,
+        ge=0,
+        description=(
+            "OPSCORE_RATE_LIMIT_PER_KEY: requests/s one API key may make on the agent API "
+            "(reports, state reads, workflow triggers) before it gets 429; 0 turns it off. "
+            "With one key shared by all agents this is a global ceiling."
+        ),
+    )
+    rate_limit_per_key_burst: int = Field(
+        default=4000, ge=1, description="OPSCORE_RATE_LIMIT_PER_KEY_BURST: requests at once."
+    )
+    rate_limit_per_agent: float = Field(
+        default=50.0,
+        ge=0,
+        description=(
+            "OPSCORE_RATE_LIMIT_PER_AGENT: requests/s on the agent API for one agent id "
+            "before 429; 0 turns it off. A reference agent sends 2 reports per task."
+        ),
+    )
+    rate_limit_per_agent_burst: int = Field(
+        default=100, ge=1, description="OPSCORE_RATE_LIMIT_PER_AGENT_BURST: requests at once."
+    )
     access_log: bool = Field(
         default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
     )

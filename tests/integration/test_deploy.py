@@ -165,6 +165,12 @@ def test_operator_and_sidecar_run_the_example_with_their_own_service_accounts(
 
         hello = _wait_succeeded(cp, ns, "hello")
         assert hello["status"]["progress"] == "3/3"
+        # The dashboard reads runs, templates and Events under the sidecar's own Role.
+        key = {"Authorization": f"Bearer {options.api_key}"}
+        for path in ("agents", "workflows", "workflows/hello", "workflows/hello/events"):
+            url = f"{stack.sidecar_url}/dashboard/api/{path}"
+            answer = httpx.get(url, headers=key, trust_env=False, timeout=10)
+            assert answer.status_code == 200, (path, answer.text)
         cp.kubectl(
             "wait", "-n", ns, "workflow/short-lived", "--for=delete", "--timeout=60s", timeout=90
         )
@@ -222,8 +228,9 @@ EXPECTED_RULES = {
     "opscore-sidecar": {
         f"agents.{GROUP}": {"get", "list", "create", "patch"},
         f"agents.{GROUP}/status": {"patch"},
-        f"workflows.{GROUP}": {"create"},
+        f"workflows.{GROUP}": {"create", "get", "list"},
         f"workflowtemplates.{GROUP}": {"get"},
+        "events": {"list"},
     },
 }
 EVERYONE = {
@@ -286,7 +293,9 @@ FORBIDDEN = {
         ("patch", f"workflows.{GROUP}/status", "own"),
         ("patch", f"workflows.{GROUP}", "own"),
         ("delete", f"workflows.{GROUP}", "own"),
-        ("get", f"workflows.{GROUP}", "own"),
+        ("watch", f"workflows.{GROUP}", "own"),
+        ("list", f"workflows.{GROUP}", "other"),
+        ("get", "events", "own"),
         ("watch", f"agents.{GROUP}", "own"),
         ("delete", f"agents.{GROUP}", "own"),
         ("list", f"workflowtemplates.{GROUP}", "own"),

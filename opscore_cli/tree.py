@@ -1,0 +1,157 @@
+"""`kubectl opscore get`: a run as a header and a tree of its steps.
+
+Each step hangs under the dependency it waits for last (the one placed latest in
+dependency order), so a chain reads top to bottom as it runs, and parallel branches fan
+out under their common step. A step that waits for more than one step says so ("also
+after ..."), since a tree can draw only one parent. Pure: objects in, text out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opscore_cli.humanize import age, duration
+from opscore_cli.style import PHASE_SGR, Style
+from opscore_cli.table import Cell, Span, cell, render_table
+from opscore_logic.run_view import StepRow, parse_time
+
+HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "MESSAGE")
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A step's place in the tree: the drawing before its name, and its other parents."""
+
+    prefix: str
+    row: StepRow
+    also_after: tuple[str, ...]
+
+
+def layout(rows: Sequence[StepRow], *, unicode: bool = True) -> list[Placed]:
+    """The rows in tree order (depth first), each with its connector prefix.
+
+    `rows` must be in dependency order (as `step_rows` returns them). A step's parent is
+    its dependency placed latest before it; dependencies placed after it (only possible
+    on a cycle) or unknown do not count, so every step appears exactly once.
+    """
+    index = {row.name: i for i, row in enumerate(rows)}
+    children: dict[str | None, list[StepRow]] = {}
+    also: dict[str, tuple[str, ...]] = {}
+    for i, row in enumerate(rows):
+        earlier = [d for d in row.depends_on if index.get(d, i) < i]
+        parent = max(earlier, key=index.__getitem__) if earlier else None
+        children.setdefault(parent, []).append(row)
+        also[row.name] = tuple(d for d in row.depends_on if d != parent)
+    tee, elbow, pipe, blank = (
+        ("├─ ", "└─ ", "│  ", "   ") if unicode else ("|- ", "`- ", "|  ", "   ")
+    )
+    placed: list[Placed] = []
+
+    def visit(row: StepRow, lead: str, connector: str) -> None:
+        placed.append(Placed(lead + connector, row, also[row.name]))
+        kids = children.get(row.name, [])
+        below = lead + ("" if not connector else (blank if connector == elbow else pipe))
+        for n, kid in enumerate(kids):
+            visit(kid, below, elbow if n == len(kids) - 1 else tee)
+
+    for root in children.get(None, []):
+        visit(root, "", "")
+    return placed
+
+
+def step_table(
+    rows: Sequence[StepRow],
+    now: datetime,
+    style: Style,
+    width: int | None = None,
+    agent_names: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The steps as an aligned tree table (STEP, PHASE, AGENT, ATTEMPT, DURATION, MESSAGE).
+
+    `agent_names` maps Agent resource names (what the status records; for AgentKit agents
+    a UUID) to the `spec.agentName` people know them by.
+    """
+    names = agent_names or {}
+    cells: list[list[Cell]] = []
+    for place in layout(rows, unicode=style.unicode):
+        row = place.row
+        sgr = PHASE_SGR.get(row.phase)
+        name: Cell = (
+            Span(place.prefix),
+            Span(style.glyph(row.phase), sgr),
+            Span(" " + row.name),
+        )
+        if place.also_after:
+            name = (*name, Span(f" (also after {', '.join(place.also_after)})"))
+        message = row.message or (row.reason if row.phase not in ("Succeeded",) else None)
+        cells.append(
+            [
+                name,
+                cell(row.phase, sgr),
+                cell(names.get(row.agent, row.agent) if row.agent else "-"),
+                cell(row.attempt),
+                cell(duration(row.duration_seconds(now), precise=True)),
+                cell(message or ""),
+            ]
+        )
+    return render_table(HEADER, cells, style, width)
+
+
+def render_workflow(
+    workflow: Mapping[str, Any],
+    rows: Sequence[StepRow],
+    now: datetime,
+    style: Style,
+    width: int | None = None,
+    agent_names: Mapping[str, str] | None = None,
+) -> str:
+    """What `get` prints: the run's header, a blank line, the step tree."""
+    meta = workflow.get("metadata") or {}
+    spec = workflow.get("spec") or {}
+    status = workflow.get("status") or {}
+    phase = str(status.get("phase") or "Pending")
+    started, finished = (
+        parse_time(status.get("startTime")),
+        parse_time(status.get("completionTime")),
+    )
+    fields: list[tuple[str, str]] = [
+        ("Name", str(meta.get("name", ""))),
+        ("Namespace", str(meta.get("namespace", ""))),
+        ("Phase", style.paint(phase, PHASE_SGR.get(phase))),
+        ("Progress", str(status.get("progress") or f"0/{len(rows)}")),
+    ]
+    if status.get("message"):
+        fields.append(("Message", str(status["message"])))
+    template = (spec.get("templateRef") or {}).get("name")
+    if template:
+        fields.append(("Template", str(template)))
+    fields.append(("Created", f"{age(parse_time(meta.get('creationTimestamp')), now)} ago"))
+    if started is not None:
+        fields.append(("Duration", duration(((finished or now) - started).total_seconds())))
+    requested = pending_verbs(workflow)
+    if requested:
+        fields.append(("Requested", ", ".join(requested)))
+    label_width = max(len(label) for label, _ in fields) + 2
+    head = [f"{label + ':':<{label_width}}{value}" for label, value in fields]
+    return "\n".join([*head, "", *step_table(rows, now, style, width, agent_names)]) + "\n"
+
+
+def pending_verbs(workflow: Mapping[str, Any]) -> list[str]:
+    """Verbs set in the spec that the run has not (visibly) acted on yet, or still holds."""
+    spec = workflow.get("spec") or {}
+    status = workflow.get("status") or {}
+    phase = status.get("phase")
+    finished = phase in ("Succeeded", "Failed", "Cancelled")
+    verbs = []
+    if spec.get("suspend") and not finished and phase != "Suspended":
+        verbs.append("suspend")
+    if not spec.get("suspend") and phase == "Suspended":
+        verbs.append("resume")
+    if spec.get("cancel") and phase != "Cancelled":
+        verbs.append("cancel")
+    if int(spec.get("retryGeneration") or 0) > int(status.get("retryGeneration") or 0):
+        verbs.append("retry")
+    return verbs
