@@ -1,0 +1,89 @@
+"""Feature 9 of the engine: restart safety. The operator is SIGKILLed mid-run and started
+again; it continues every workflow from status alone, losing no step and dispatching no
+attempt twice (the simulator's per-task counts are the proof)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+import pytest
+from engine_support import (
+    FINISHED,
+    agents_ready,
+    apply,
+    options_from,
+    overlaps,
+    step,
+    steps_of,
+    workflow,
+)
+
+from opscore_testbed import kube_views as kv
+from opscore_testbed.processes import wait_until
+from opscore_testbed.stack import OpsCoreStack, StackOptions
+
+WORKFLOWS = [f"run-{i}" for i in range(5)]
+STEPS = ("extract", "transform", "load")
+
+
+@pytest.fixture
+def stack_options(request: pytest.FixtureRequest) -> StackOptions:
+    return options_from(
+        request,
+        StackOptions(agents=("alpha:work", "beta:work", "gamma:work"), task_seconds=1.0),
+    )
+
+
+def _all(stack: OpsCoreStack) -> dict[str, dict[str, Any]]:
+    return {wf["metadata"]["name"]: wf for wf in kv.items(stack.cp, "workflows", stack.namespace)}
+
+
+def _step_phases(stack: OpsCoreStack) -> list[str]:
+    return [s["phase"] for wf in _all(stack).values() for s in steps_of(wf).values()]
+
+
+def test_sigkill_mid_run_loses_no_step_and_dispatches_no_attempt_twice(
+    stack: OpsCoreStack,
+) -> None:
+    agents_ready(stack, ("alpha", "beta", "gamma"))
+    apply(
+        stack,
+        *(workflow(name, *(step(s, capabilities=["work"]) for s in STEPS)) for name in WORKFLOWS),
+    )
+
+    def mid_run() -> bool:
+        phases = _step_phases(stack)
+        return phases.count("Succeeded") >= 3 and "Running" in phases
+
+    wait_until(mid_run, timeout=60, interval=0.1, what="some steps done and some running")
+    stack.restart_operator(kill=True)
+
+    def all_finished() -> bool:
+        found = _all(stack)
+        return len(found) == len(WORKFLOWS) and all(
+            kv.phase(wf) in FINISHED for wf in found.values()
+        )
+
+    wait_until(all_finished, timeout=120, interval=0.2, what="every workflow to finish")
+    workflows = _all(stack)
+    assert {name: kv.phase(wf) for name, wf in workflows.items()} == dict.fromkeys(
+        WORKFLOWS, "Succeeded"
+    )
+
+    entries = [s for wf in workflows.values() for s in steps_of(wf).values()]
+    assert len(entries) == len(WORKFLOWS) * len(STEPS)
+    assert [s["attempt"] for s in entries] == [1] * len(entries), "no step was run again"
+    counts = stack.sim_tasks()
+    assert {s["taskId"]: counts.get(s["taskId"]) for s in entries} == {
+        s["taskId"]: 1 for s in entries
+    }, "every task reached its agent exactly once"
+    assert sum(counts.values()) == len(entries), "no task the statuses do not know of"
+
+    by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        by_agent[entry["agent"]].append(entry)
+    for agent, runs in by_agent.items():
+        for a, b in combinations(runs, 2):
+            assert not overlaps(a, b), f"agent {agent} had two tasks at once: {a} {b}"
