@@ -8,7 +8,8 @@ CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin \
-	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down
+	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
+	bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -36,6 +37,9 @@ fmt: venv ## Format and fix what ruff can
 crds: venv ## Regenerate crds/*.yaml from the pydantic models
 	$(PY) -m opscore_logic.crdgen crds
 
+openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
+	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
+
 test: venv control-plane-bin ## All tests: unit, then integration on a local control plane
 	$(BIN)/pytest -q
 
@@ -52,6 +56,12 @@ cluster-up: venv control-plane-bin ## Start a local control plane in $(CLUSTER_D
 
 cluster-down: venv ## Stop the local control plane started by cluster-up
 	$(PY) -m opscore_testbed.controlplane down --dir $(CLUSTER_DIR)
+
+SIZE ?= full
+SCENARIOS ?= B0,B1,B2,B3,B4,B5
+BENCH_OUT ?= bench/results/latest.json
+bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...): table, JSON and PNG in bench/results
+	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT)
 
 demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
 	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)

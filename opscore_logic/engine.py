@@ -69,11 +69,18 @@ class Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """A task no longer in flight on `agent` (for the ledger and the agent's counters)."""
+    """A task no longer in flight on `agent` (for the ledger and the agent's counters).
+
+    `step` names the step it ran, for logs. `reported_at` is when the sidecar received the
+    report that decided the outcome (None when no report did: timeouts, offline, cancels);
+    the operator measures step-advance latency from it to the next dispatch.
+    """
 
     agent: str
     task_id: str
     result: Literal["succeeded", "failed", "abandoned"]
+    step: str = ""
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +221,7 @@ def _advance_running(
         return
     outcome = infer_outcome(agent.reports, task_id=entry.task_id, dispatched_at=dispatched)
     if outcome is not None and outcome.succeeded:
-        _release(entry, "succeeded", agents, decision)
+        _release(entry, "succeeded", agents, decision, outcome.reported_at)
         entry.phase = StepPhase.SUCCEEDED
         entry.finished_at = now
         entry.reason = "TaskSucceeded"
@@ -222,7 +229,7 @@ def _advance_running(
         entry.output = _capped_output(outcome.output, entry)
         return
     if outcome is not None:
-        _release(entry, "failed", agents, decision)
+        _release(entry, "failed", agents, decision, outcome.reported_at)
         _attempt_failed(spec, status, entry, step, decision, now, "TaskFailed", outcome.message)
         return
     if agent.offline:
@@ -467,12 +474,13 @@ def _release(
     result: Literal["succeeded", "failed", "abandoned"],
     agents: dict[str, AgentView] | None,
     decision: Decision,
+    reported_at: datetime | None = None,
 ) -> None:
     """The entry's attempt is no longer in flight: release it, and give its slot back to
     this pass's view of the agent (the ledger frees it too, so the next pass would)."""
     if not entry.agent or not entry.task_id:
         return
-    decision.releases.append(Release(entry.agent, entry.task_id, result))
+    decision.releases.append(Release(entry.agent, entry.task_id, result, entry.name, reported_at))
     if agents is not None and entry.agent in agents:
         view = agents[entry.agent]
         agents[entry.agent] = replace(view, free_slots=view.free_slots + 1)

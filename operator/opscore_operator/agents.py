@@ -57,6 +57,13 @@ AGENT_STATUS_DEBOUNCE_SECONDS = 1.0
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
 )
+AGENT_RECONCILES = Counter(
+    "opscore_agent_reconciles_total",
+    "Agent reconcile passes, by result (error: retried after 1 s).",
+    ["result"],
+)
+for _result in ("ok", "error"):
+    AGENT_RECONCILES.labels(_result)  # exported at 0 from the start, so alerts see the series
 
 # Fields of the status that the operator owns (everything but the sidecar's `reports`).
 _OPERATOR_FIELDS = (
@@ -146,8 +153,16 @@ class AgentReconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("agent %s/%s: status update failed (%s)", *key, exc)
+                AGENT_RECONCILES.labels("error").inc()
+                logger.warning(
+                    "agent %s/%s: status update failed (%s)",
+                    *key,
+                    exc,
+                    extra={"namespace": key[0], "agent": key[1]},
+                )
                 self.queue.add_after(key, 1.0)
+            else:
+                AGENT_RECONCILES.labels("ok").inc()
             finally:
                 self.queue.done(key)
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 import kopf
 
 from opscore_kube.resources import GROUP, VERSION
+from opscore_operator.logs import configure_logging
 from opscore_operator.runtime import Runtime
 from opscore_operator.settings import OperatorSettings
 
@@ -49,7 +50,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    _runtime = Runtime(OperatorSettings())
+    operator_settings = OperatorSettings()
+    configure_logging(operator_settings.log_level)
+    _runtime = Runtime(operator_settings)
     _runtime.start()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import logging
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +26,16 @@ class OperatorSettings(BaseSettings):
     )
     api_qps: float = Field(default=200.0, gt=0, description="Client-side API rate limit.")
     api_burst: int = Field(default=400, ge=1)
-    metrics_port: int = Field(default=0, ge=0, description="Prometheus /metrics port; 0: off.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        description="OPSCORE_METRICS_PORT: Prometheus /metrics on this port; 0: off.",
+    )
+    log_level: str = Field(
+        default="INFO",
+        validation_alias="LOG_LEVEL",
+        description="LOG_LEVEL: DEBUG, INFO, WARNING, ERROR.",
+    )
     post_normal_events: bool = Field(
         default=True, description="Post Normal Events (Warnings are always posted)."
     )
@@ -41,3 +52,11 @@ class OperatorSettings(BaseSettings):
             "real AgentKit has no such endpoint: a 404 is logged once and otherwise ignored."
         ),
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"unknown log level {value!r}")
+        return level

@@ -48,12 +48,23 @@ logger = logging.getLogger("opscore.workflows")
 AGENTKIT_REACHABLE = "AgentKitReachable"
 
 RECONCILES = Counter(
-    "opscore_workflow_reconciles_total", "Workflow reconcile passes, by result.", ["result"]
+    "opscore_workflow_reconciles_total",
+    "Workflow reconcile passes, by result (error: retried with backoff).",
+    ["result"],
 )
+for _result in ("ok", "error"):
+    RECONCILES.labels(_result)  # exported at 0 from the start, so alerts see the series
 RECONCILE_SECONDS = Histogram(
     "opscore_workflow_reconcile_seconds",
     "Duration of one workflow reconcile pass (excluding background dispatches).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+STEP_ADVANCE_SECONDS = Histogram(
+    "opscore_step_advance_seconds",
+    "From the sidecar receiving the report that finished a step (its receivedAt) to the "
+    "operator sending the dispatch that pass made ready (a next step queued for a busy "
+    "agent is not counted).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
 
@@ -128,6 +139,7 @@ class WorkflowReconciler:
                     exc,
                     delay,
                     exc_info=not isinstance(exc, OSError),
+                    extra={"namespace": key[0], "workflow": key[1]},
                 )
                 self.queue.add_after(key, delay)
             else:
@@ -221,8 +233,10 @@ class WorkflowReconciler:
             body = updated
         if recovered:
             self.reachability.written(key)
+        self._log_releases(key, decision)
+        advanced_from = _advanced_from(decision)
         for dispatch in decision.dispatches:
-            self._spawn(self._dispatch(key, ref, dispatch))
+            self._spawn(self._dispatch(key, ref, dispatch, advanced_from))
         self._record(body, decision)
         self._update_waiting(key, spec, ref, resolved.steps, decision)
         if decision.requeue_after is not None:
@@ -313,7 +327,44 @@ class WorkflowReconciler:
         for dispatch in decision.dispatches:
             self.ledger.release((key[0], dispatch.agent), dispatch.task_id, "abandoned")
 
-    async def _dispatch(self, key: Key, ref: WorkflowRef, dispatch: Dispatch) -> None:
+    def _log_releases(self, key: Key, decision: Decision) -> None:
+        """One line per task that ended (succeeded, failed, abandoned), with its ids."""
+        for release in decision.releases:
+            logger.info(
+                "task %s on agent %s: %s",
+                release.task_id,
+                release.agent,
+                release.result,
+                extra={
+                    "namespace": key[0],
+                    "workflow": key[1],
+                    "step": release.step,
+                    "agent": release.agent,
+                    "task_id": release.task_id,
+                    "result": release.result,
+                },
+            )
+
+    async def _dispatch(
+        self,
+        key: Key,
+        ref: WorkflowRef,
+        dispatch: Dispatch,
+        advanced_from: datetime | None = None,
+    ) -> None:
+        ids = {
+            "namespace": key[0],
+            "workflow": key[1],
+            "step": dispatch.step,
+            "agent": dispatch.agent,
+            "agent_id": dispatch.agent_id,
+            "task_id": dispatch.task_id,
+            "attempt": dispatch.attempt,
+        }
+        if advanced_from is not None:
+            waited = (datetime.now(UTC) - advanced_from).total_seconds()
+            STEP_ADVANCE_SECONDS.observe(max(0.0, waited))  # two clocks: never negative
+        logger.info("dispatching task %s to agent %s", dispatch.task_id, dispatch.agent, extra=ids)
         result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
         if result.ok:
             if self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key)):
@@ -334,7 +385,13 @@ class WorkflowReconciler:
             # AgentKit answered (a 4xx about the request): it is reachable.
             self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key))
         self.failed_dispatches[dispatch.task_id] = result.detail or result.outcome
-        logger.warning("dispatch of %s to %s failed: %s", dispatch.task_id, agent[1], result)
+        logger.warning(
+            "dispatch of %s to %s failed: %s",
+            dispatch.task_id,
+            agent[1],
+            result,
+            extra={**ids, "result": result.outcome},
+        )
         self.agent_queue.add(agent)
         self.queue.add(key)
 
@@ -455,6 +512,17 @@ class WorkflowReconciler:
         """Wait for in-flight dispatches (used on shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _advanced_from(decision: Decision) -> datetime | None:
+    """When the newest report that finished a step in this pass was received: the start
+    of the step advance that this pass's dispatches end (None if no step succeeded)."""
+    moments = [
+        release.reported_at
+        for release in decision.releases
+        if release.result == "succeeded" and release.reported_at is not None
+    ]
+    return max(moments, default=None)
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -40,9 +40,14 @@ class ApiKey:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request authenticated as: the union of what its matching keys allow."""
+    """Who a request authenticated as: the union of what its matching keys allow.
+
+    `key_id` is the digest of the key presented (what its rate limit is counted by); it
+    identifies the key without holding it, and is never logged.
+    """
 
     scope: frozenset[str] | None
+    key_id: bytes = b""
 
     def may_act_for(self, agent_id: str) -> bool:
         return self.scope is None or agent_id in self.scope
@@ -127,7 +132,7 @@ class KeyStore:
                     scope |= key.scope
         if not matched:
             return None
-        return Principal(None if unscoped else frozenset(scope))
+        return Principal(None if unscoped else frozenset(scope), key_id=presented)
 
 
 _bearer = HTTPBearer(

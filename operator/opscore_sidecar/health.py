@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from opscore_sidecar.runtime import Sidecar, get_sidecar
+from opscore_sidecar.schemas import NotReady, Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -24,7 +25,10 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness",
-    responses={503: {"description": "Not ready; `detail` says which check failed."}},
+    response_model=Readiness,
+    responses={
+        503: {"model": NotReady, "description": "Not ready; `detail` says which check failed."}
+    },
 )
 async def readyz(sidecar: Annotated[Sidecar, Depends(get_sidecar)]) -> Response:
     """Ready when the Kubernetes API server answers /readyz and at least one key is loaded
@@ -43,6 +47,17 @@ async def readyz(sidecar: Annotated[Sidecar, Depends(get_sidecar)]) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
+    """Every series of the process (the sidecar's, the Kubernetes client's, Python's)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -47,7 +47,7 @@ from opscore_logic.agent_model import AgentReport, AgentState
 from opscore_logic.lifecycle import normalise_state
 from opscore_logic.report_log import is_significant, merge_reports, same_report
 from opscore_sidecar.agents import AgentDirectory, Body, KubeApi, name_of
-from opscore_sidecar.metrics import REPORT_BATCH_SIZE
+from opscore_sidecar.metrics import REPORT_BATCH_SIZE, REPORT_WRITE_SECONDS
 
 logger = logging.getLogger("opscore.sidecar.reports")
 
@@ -58,7 +58,8 @@ class _AgentLog:
 
     name: str | None = None  # the Agent object's name, known while `stored` is
     stored: list[AgentReport] | None = None  # None: read it from the object first
-    pending: list[tuple[AgentReport, asyncio.Future[bool]]] = field(default_factory=list)
+    # (report, its caller's future, when it was queued: perf_counter)
+    pending: list[tuple[AgentReport, asyncio.Future[bool], float]] = field(default_factory=list)
     writing: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -112,7 +113,7 @@ class ReportWriter:
             log = self._logs[agent_id] = _AgentLog()
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_consume)
-        log.pending.append((report, done))
+        log.pending.append((report, done, time.perf_counter()))
         lingering = self._linger > 0 and may_linger(report)
         if not lingering:
             log.wake.set()
@@ -136,13 +137,13 @@ class ReportWriter:
     async def _drain(self, agent_id: str, log: _AgentLog) -> None:
         try:
             while log.pending:
-                if self._linger > 0 and all(may_linger(r) for r, _ in log.pending):
+                if self._linger > 0 and all(may_linger(r) for r, _, _ in log.pending):
                     log.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(log.wake.wait(), self._linger)
                 batch, log.pending = log.pending, []
                 try:
-                    changed = await self._write(agent_id, log, [report for report, _ in batch])
+                    changed = await self._write(agent_id, log, [report for report, _, _ in batch])
                 except Exception as exc:
                     log.stored = None  # unknown after a failure: re-read next time
                     logger.warning(
@@ -150,12 +151,16 @@ class ReportWriter:
                         exc,
                         extra={"agent_id": agent_id, "reports": len(batch)},
                     )
-                    for _, done in batch:
+                    for _, done, _ in batch:
                         if not done.done():
                             done.set_exception(exc)
                     continue
                 REPORT_BATCH_SIZE.observe(len(batch))
-                for (_report, done), stored in zip(batch, changed, strict=True):
+                written = time.perf_counter()
+                for (_report, done, queued), stored in zip(batch, changed, strict=True):
+                    # Measured here, not in the endpoint: a heartbeat is answered once
+                    # queued, but is in status only now.
+                    REPORT_WRITE_SECONDS.observe(written - queued)
                     if not done.done():
                         done.set_result(stored)
         finally:

@@ -8,19 +8,22 @@ from fastapi import HTTPException, Request, status
 
 from opscore_sidecar.agents import AgentDirectory, KubeApi
 from opscore_sidecar.auth import KeyStore
+from opscore_sidecar.ratelimit import RateLimits
 from opscore_sidecar.reports import ReportWriter
 from opscore_sidecar.settings import SidecarSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Sidecar:
-    """Settings, keys, the Kubernetes client, the agent directory and the report writer."""
+    """Settings, keys, the Kubernetes client, the agent directory, the report writer and
+    the rate limits."""
 
     settings: SidecarSettings
     keys: KeyStore
     kube: KubeApi
     directory: AgentDirectory
     writer: ReportWriter
+    limits: RateLimits
 
     @classmethod
     def build(cls, settings: SidecarSettings, keys: KeyStore, kube: KubeApi) -> Sidecar:
@@ -31,6 +34,12 @@ class Sidecar:
             kube,
             directory,
             ReportWriter(kube, directory, linger=settings.report_linger_seconds),
+            RateLimits.configured(
+                key_rate=settings.rate_limit_per_key,
+                key_burst=settings.rate_limit_per_key_burst,
+                agent_rate=settings.rate_limit_per_agent,
+                agent_burst=settings.rate_limit_per_agent_burst,
+            ),
         )
 
 

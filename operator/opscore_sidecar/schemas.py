@@ -115,6 +115,37 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class Readiness(BaseModel):
+    """`/readyz` when the sidecar can do its job."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "checks": {"kubernetes": True, "apiKeys": True}}]
+        }
+    )
+
+    status: Literal["ready"] = "ready"
+    checks: dict[str, bool] = Field(description="Each check and whether it passed.")
+
+
+class NotReady(BaseModel):
+    """`/readyz` when a check failed (`checks` is absent while the sidecar starts)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "not ready: kubernetes",
+                    "checks": {"kubernetes": False, "apiKeys": True},
+                }
+            ]
+        }
+    )
+
+    detail: str
+    checks: dict[str, bool] | None = None
+
+
 class AgentMetadata(BaseModel):
     """What AgentKit keeps as `metadata` (may also arrive as `{}` or `null`)."""
 

@@ -6,9 +6,8 @@ The path sits at the root of the host: the AgentKit SDK joins this absolute path
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
@@ -17,24 +16,17 @@ from opscore_kube import KubeApiError, Unavailable
 from opscore_logic.agent_model import AgentReport
 from opscore_logic.base import utcnow
 from opscore_logic.lifecycle import latest_report, normalise_state
-from opscore_sidecar.auth import Principal, require_agent_access
-from opscore_sidecar.metrics import REPORT_WRITE_SECONDS, REPORTS
+from opscore_sidecar.auth import Principal
+from opscore_sidecar.metrics import REPORTS
+from opscore_sidecar.quota import require_agent_quota
 from opscore_sidecar.reports import stored_reports
+from opscore_sidecar.responses import AGENT_ROUTE
 from opscore_sidecar.runtime import Sidecar, get_sidecar
 from opscore_sidecar.schemas import Accepted, AgentStateView, ErrorBody, StateReport
 
 router = APIRouter(tags=["agent state"])
 
 AgentIdPath = Annotated[str, Path(description="The agent's AgentKit id.", max_length=253)]
-
-_COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or unknown API key."},
-    403: {"model": ErrorBody, "description": "The key is scoped to other agents."},
-    503: {
-        "model": ErrorBody,
-        "description": "The Kubernetes API server is unreachable; retry after Retry-After.",
-    },
-}
 
 
 @router.post(
@@ -43,9 +35,14 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=Accepted,
     summary="Report an agent's state",
     responses={
-        **_COMMON_ERRORS,
-        400: {"model": ErrorBody, "description": "agentId in the body differs from the path."},
-        413: {"model": ErrorBody, "description": "Body larger than OPSCORE_MAX_BODY_BYTES."},
+        **AGENT_ROUTE,
+        400: {
+            "model": ErrorBody,
+            "description": (
+                "agentId in the body differs from the path, or the body is not UTF-8 "
+                "(then answered before the key is checked)."
+            ),
+        },
         422: {
             "description": (
                 "Invalid body, or a timestamp further in the future than "
@@ -57,13 +54,19 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 async def post_state(
     agentId: AgentIdPath,
     report: StateReport,
-    principal: Annotated[Principal, Depends(require_agent_access)],
+    principal: Annotated[Principal, Depends(require_agent_quota)],
     sidecar: Annotated[Sidecar, Depends(get_sidecar)],
 ) -> Accepted:
     """Store the report in the Agent's `status.reports`; answer 202 only once it is there.
 
     The first report from an unknown agent creates its Agent (agents report before
     AgentKit's registration webhook arrives). An exact duplicate is accepted and stored once.
+
+    Timestamps: more than OPSCORE_MAX_CLOCK_SKEW_SECONDS (300) in the future is 422 (it
+    would stay the agent's "newest" report until real time caught up). Any past time is
+    accepted: it only orders this agent's reports, and liveness is measured from when the
+    sidecar received the report, so a slow clock can neither keep an agent alive nor
+    expire it. Over a rate limit: 429 with Retry-After, and nothing is stored.
     """
     received = utcnow()
     state_label = normalise_state(report.state).value
@@ -89,7 +92,6 @@ async def post_state(
                 }
             ]
         )
-    started = time.perf_counter()
     stored = AgentReport(
         state=report.state,
         timestamp=report.timestamp,
@@ -104,7 +106,6 @@ async def post_state(
     except KubeApiError:
         REPORTS.labels(state_label, "error").inc()
         raise
-    REPORT_WRITE_SECONDS.observe(time.perf_counter() - started)
     REPORTS.labels(state_label, "stored" if fresh else "duplicate").inc()
     return Accepted()
 
@@ -114,13 +115,13 @@ async def post_state(
     response_model=AgentStateView,
     summary="The agent's latest reported state",
     responses={
-        **_COMMON_ERRORS,
+        **AGENT_ROUTE,
         404: {"model": ErrorBody, "description": "No Agent, or it has not reported yet."},
     },
 )
 async def get_state(
     agentId: AgentIdPath,
-    principal: Annotated[Principal, Depends(require_agent_access)],
+    principal: Annotated[Principal, Depends(require_agent_quota)],
     sidecar: Annotated[Sidecar, Depends(get_sidecar)],
 ) -> AgentStateView:
     """The newest report by the agent's own timestamp (what the earlier Ops-Core returned)."""

@@ -25,6 +25,7 @@ from opscore_kube import AGENTS, KubeApiError, NotFound, Unavailable
 from opscore_logic.registration import CREATED_BY_WEBHOOK
 from opscore_sidecar.agents import name_of
 from opscore_sidecar.metrics import WEBHOOKS
+from opscore_sidecar.responses import BAD_GATEWAY, TOO_LARGE, UNAVAILABLE
 from opscore_sidecar.runtime import Sidecar, get_sidecar
 from opscore_sidecar.schemas import AgentDetails, ErrorBody, RegistrationEvent, WebhookAccepted
 
@@ -90,12 +91,26 @@ _SCHEMA_REF = {"$ref": "#/components/schemas/RegistrationEvent"}
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA_REF}}}
     },
     responses={
-        401: {"model": ErrorBody, "description": "Missing, wrong or stale signature."},
-        413: {"model": ErrorBody, "description": "Body larger than OPSCORE_MAX_BODY_BYTES."},
+        401: {
+            "model": ErrorBody,
+            "description": "Missing, wrong or stale signature.",
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": '`HMAC-SHA256 realm="agentkit-webhook"`.',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **TOO_LARGE,
         422: {"description": "Invalid body or unknown event_type."},
+        **BAD_GATEWAY,
         503: {
             "model": ErrorBody,
-            "description": "No OPSCORE_WEBHOOK_SECRET configured, or the API server is down.",
+            "description": (
+                "No OPSCORE_WEBHOOK_SECRET configured, or the API server is down (then "
+                "with Retry-After)."
+            ),
+            "headers": UNAVAILABLE[503]["headers"],
         },
     },
 )

@@ -43,7 +43,9 @@ from opscore_logic.legacy import (
 )
 from opscore_logic.workflow_model import WorkflowSpec
 from opscore_sidecar.agents import Body
-from opscore_sidecar.auth import Principal, require_agent_access
+from opscore_sidecar.auth import Principal
+from opscore_sidecar.quota import require_agent_quota
+from opscore_sidecar.responses import AGENT_ROUTE, UNDECODABLE
 from opscore_sidecar.runtime import Sidecar, get_sidecar
 from opscore_sidecar.schemas import ErrorBody, WorkflowStarted, WorkflowTrigger
 
@@ -64,8 +66,8 @@ AgentIdPath = Annotated[str, Path(description="The agent's AgentKit id.", max_le
     response_model=WorkflowStarted,
     summary="Start a workflow (earlier Ops-Core API)",
     responses={
-        401: {"model": ErrorBody, "description": "Missing or unknown API key."},
-        403: {"model": ErrorBody, "description": "The key is scoped to other agents."},
+        **AGENT_ROUTE,
+        **UNDECODABLE,
         404: {"model": ErrorBody, "description": "No such agent, or no such definition."},
         422: {
             "description": (
@@ -73,13 +75,12 @@ AgentIdPath = Annotated[str, Path(description="The agent's AgentKit id.", max_le
                 "invalid inline definition."
             )
         },
-        503: {"model": ErrorBody, "description": "The Kubernetes API server is unreachable."},
     },
 )
 async def start_workflow(
     agentId: AgentIdPath,
     trigger: WorkflowTrigger,
-    principal: Annotated[Principal, Depends(require_agent_access)],
+    principal: Annotated[Principal, Depends(require_agent_quota)],
     sidecar: Annotated[Sidecar, Depends(get_sidecar)],
 ) -> WorkflowStarted:
     """Create a Workflow resource running the definition; 202 once it exists."""
