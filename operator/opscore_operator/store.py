@@ -19,6 +19,22 @@ def key_of(body: Body) -> Key:
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
+_HEAVY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _slim(body: Body) -> None:
+    """Drop what no decision reads and that dominates memory at scale: managedFields
+    (often larger than the object) and kubectl's copy of the last applied manifest."""
+    meta = body.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for name in _HEAVY_ANNOTATIONS:
+            annotations.pop(name, None)
+
+
 def _version(body: Body) -> int | None:
     value = body.get("metadata", {}).get("resourceVersion")
     try:
@@ -40,6 +56,7 @@ class ObjectCache:
 
     def upsert(self, body: Body) -> bool:
         """Store `body` unless what we hold is newer. Returns whether it was stored."""
+        _slim(body)
         key = key_of(body)
         new = _version(body)
         held = self._items.get(key)

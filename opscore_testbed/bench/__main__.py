@@ -21,7 +21,7 @@ from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, install_crds
 
 RESULTS = REPO / "bench" / "results"
-ALL = ("B0", "B1", "B2", "B3", "B4")
+ALL = ("B0", "B1", "B2", "B3", "B4", "B5")
 
 
 async def run(
@@ -49,6 +49,9 @@ async def run(
                 _show(row)
         if "B4" in wanted:
             rows.append(await scenarios.b4_ingestion(bench, ceiling))
+            _show(rows[-1])
+        if "B5" in wanted:
+            rows.append(await scenarios.b5_scale(bench))
             _show(rows[-1])
     finally:
         await kube.aclose()

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from opscore_kube import WORKFLOWS, KubeApiError, KubeClient
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
@@ -75,6 +77,8 @@ class CompletionWatcher:
     kube: KubeClient
     namespace: str
     finished: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: The object as first seen finished (its status says why it ended).
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -106,7 +110,8 @@ class CompletionWatcher:
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if event.get("type") in ("ADDED", "MODIFIED"):
                         self._see(obj)
-            except KubeApiError:
+            except (KubeApiError, httpx.HTTPError):
+                # The API server may be down (the fault suite stops it): list again later.
                 version = None
                 await asyncio.sleep(0.2)
 
@@ -115,6 +120,7 @@ class CompletionWatcher:
         name = obj["metadata"]["name"]
         if phase in FINISHED and name not in self.finished:
             self.finished[name] = (phase, time.time())
+            self.final[name] = obj
             self._changed.set()
 
     async def wait_for(self, names: set[str], within: float) -> bool:
