@@ -9,7 +9,7 @@ CLUSTER_DIR ?= .cluster
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
-	bench
+	bench chaos chaos-short
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -58,10 +58,19 @@ cluster-down: venv ## Stop the local control plane started by cluster-up
 	$(PY) -m opscore_testbed.controlplane down --dir $(CLUSTER_DIR)
 
 SIZE ?= full
-SCENARIOS ?= B0,B1,B2,B3,B4,B5
+SCENARIOS ?= S,B0,B1,B2,B3,B4,B5
 BENCH_OUT ?= bench/results/latest.json
 bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...): table, JSON and PNG in bench/results
 	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT)
+
+# CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
+CHAOS_SCENARIOS ?=
+SOAK_MINUTES ?= 20
+chaos: venv control-plane-bin ## Fault suite F1-F8 (fails on anything lost or duplicated): table in chaos/results/latest.json
+	$(PY) -m opscore_testbed.chaos --soak-minutes $(SOAK_MINUTES) $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
+
+chaos-short: venv control-plane-bin ## Fault suite, short: ~20 workflows per scenario, F1-F7, no soak
+	$(PY) -m opscore_testbed.chaos --short $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
 
 demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
 	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)

@@ -21,7 +21,7 @@ from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, install_crds
 
 RESULTS = REPO / "bench" / "results"
-ALL = ("B0", "B1", "B2", "B3", "B4", "B5")
+ALL = ("S", "B0", "B1", "B2", "B3", "B4", "B5")
 
 
 async def run(
@@ -32,6 +32,9 @@ async def run(
     rows: list[dict[str, Any]] = []
     ceiling: float | None = None
     try:
+        if "S" in wanted:
+            rows.append(await scenarios.s_sequential(bench, runs=20 if size == "full" else 3))
+            _show(rows[-1])
         if "B0" in wanted:
             rows.append(await scenarios.b0_ceiling(bench))
             ceiling = rows[-1]["status_patches_per_s"]

@@ -258,15 +258,7 @@ async def b3_latency(bench: Bench) -> list[Row]:
             await watcher.stop()
             async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
                 tasks = (await client.get(f"{stack.sim_url}/sim/tasks")).json()
-        by_session: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for task in tasks["tasks"]:
-            by_session[task["opscore_session_id"]].append(task)
-        gaps: list[float] = []
-        for session in by_session.values():
-            session.sort(key=lambda t: t["received_epoch"])
-            for prev, nxt in itertools.pairwise(session):
-                if "final_report_acked_epoch" in prev:
-                    gaps.append(nxt["received_epoch"] - prev["final_report_acked_epoch"])
+        gaps = _advance_gaps(tasks["tasks"])
         bench.series[f"b3_{reports_per_s}_ms"] = [g * 1000 for g in gaps]
         rows.append(
             {
@@ -495,3 +487,48 @@ async def _throttled(kube: KubeClient) -> int:
                 if s.name.endswith("_total") and s.labels.get("code") == "429"
             )
     return total
+
+
+# -- S: the walking skeleton's own figures (issue 3) --------------------------------------
+
+
+async def s_sequential(bench: Bench, runs: int = 20) -> Row:
+    """One 3-step workflow at a time on an idle system: create -> Succeeded as the API
+    server reports it, and sidecar-accepted final report -> next step received."""
+    ns = bench.namespace("s")
+    totals: list[float] = []
+    with bench.stack(ns, 3) as stack:
+        await bench.ready_agents(ns, 3)
+        watcher = CompletionWatcher(bench.kube, ns)
+        watcher.start()
+        for i in range(runs):
+            name = f"seq-{i:03d}"
+            started = time.time()
+            await create_all(bench.kube, ns, [three_steps(name)])
+            await watcher.wait_for({name}, within=60)
+            totals.append(watcher.finished[name][1] - started)
+        await watcher.stop()
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+            tasks = (await client.get(f"{stack.sim_url}/sim/tasks")).json()["tasks"]
+    gaps = _advance_gaps(tasks)
+    return {
+        "scenario": f"S sequential {runs}x 3-step (idle system)",
+        "apply_to_succeeded_p50_ms": round(_pct(totals, 50) * 1000, 1),
+        "apply_to_succeeded_max_ms": round(max(totals) * 1000, 1),
+        "step_advance_p50_ms": round(_pct(gaps, 50) * 1000, 1),
+        "step_advance_p95_ms": round(_pct(gaps, 95) * 1000, 1),
+        "transitions": len(gaps),
+    }
+
+
+def _advance_gaps(tasks: list[dict[str, Any]]) -> list[float]:
+    by_session: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for task in tasks:
+        by_session[task["opscore_session_id"]].append(task)
+    gaps: list[float] = []
+    for session in by_session.values():
+        session.sort(key=lambda t: t["received_epoch"])
+        for prev, nxt in itertools.pairwise(session):
+            if "final_report_acked_epoch" in prev:
+                gaps.append(nxt["received_epoch"] - prev["final_report_acked_epoch"])
+    return gaps

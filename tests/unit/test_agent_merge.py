@@ -89,11 +89,18 @@ class Recorder:
         self.events.append((body["metadata"]["name"], reason))
 
 
-START = datetime.now(UTC).replace(microsecond=0)
+# Reports are stamped relative to when each test starts (not when the module was
+# imported): the operator compares them with the real clock and a 300 s heartbeat.
+_start = [datetime.now(UTC)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_start() -> None:
+    _start[0] = datetime.now(UTC).replace(microsecond=0)
 
 
 def report(state: str, second: int) -> dict[str, Any]:
-    stamp = (START + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (_start[0] + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"state": state, "timestamp": stamp, "receivedAt": stamp, "details": {}}
 
 
