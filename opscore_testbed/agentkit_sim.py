@@ -508,6 +508,9 @@ def create_app(settings: SimSettings) -> FastAPI:
         info = sim.registry.get(agent_id)
         if info is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Agent with ID '{agent_id}' not found.")
+        simulated = sim.fleet.agents.get(info.agentName)
+        if simulated is not None and simulated.spec.dispatch_delay_seconds > 0:
+            await asyncio.sleep(simulated.spec.dispatch_delay_seconds)
         sim.spawn(sim.dispatch(info, message.model_dump(mode="json")))
         return _envelope(
             f"Message accepted for agent {agent_id}; dispatch scheduled.",

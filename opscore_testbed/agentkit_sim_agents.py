@@ -57,6 +57,9 @@ class AgentSpec(BaseModel):
     mode: AgentMode = "reference"
     silent: bool = False
     down: bool = False
+    #: AgentKit answers `POST /v1/agents/{id}/run` for this agent only after this long: one
+    #: slow endpoint, while the others answer at once (the fault suite's F6).
+    dispatch_delay_seconds: float = Field(default=0.0, ge=0.0)
 
 
 class AgentPatch(BaseModel):
@@ -69,6 +72,7 @@ class AgentPatch(BaseModel):
     mode: AgentMode | None = None
     silent: bool | None = None
     down: bool | None = None
+    dispatch_delay_seconds: float | None = Field(default=None, ge=0.0)
 
 
 @dataclass

@@ -419,7 +419,7 @@ class ControlPlane:
 
     def _start(self) -> None:
         began = time.monotonic()
-        bin_dir = self._bin_dir or find_binaries()
+        bin_dir = self._bin_dir = self._bin_dir or find_binaries()
         if self._work_dir is None:
             self._work_dir = Path(tempfile.mkdtemp(prefix="opscore-cp-"))
         else:
@@ -460,7 +460,12 @@ class ControlPlane:
     def _launch(self, name: str, argv: list[str]) -> tuple[ManagedProcess, float]:
         process = ManagedProcess(name, argv, log_path=self.work_dir / "logs" / f"{name}.log")
         process.start()
-        self._processes.append(process)
+        # A restarted component takes its predecessor's place, so stop() keeps the order.
+        slot = next((i for i, p in enumerate(self._processes) if p.name == name), None)
+        if slot is None:
+            self._processes.append(process)
+        else:
+            self._processes[slot] = process
         # Recorded right away, so `down` can clean up even after a hard kill during start.
         self._write_state()
         return process, time.monotonic()
@@ -569,6 +574,34 @@ class ControlPlane:
             except TimeoutError as exc:
                 raise TimeoutError(f"{exc}; last lines of its log:\n{kcm.tail()}") from None
         self._ready("kube-controller-manager", started)
+
+    # ---- faults: the API server going away and coming back ---------------------------------
+
+    def _component(self, name: str) -> ManagedProcess:
+        for process in self._processes:
+            if process.name == name:
+                return process
+        raise ControlPlaneError(f"{name} is not part of this control plane")
+
+    def stop_apiserver(self, *, kill: bool = False) -> None:
+        """Stop kube-apiserver by its pid (SIGTERM, or SIGKILL with ``kill``), leaving etcd
+        and the controller-manager running: clients see connection refused until
+        ``start_apiserver()``. For fault tests."""
+        apiserver = self._component("kube-apiserver")
+        if kill:
+            apiserver.kill()
+        else:
+            apiserver.stop()
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after ``stop_apiserver()``: same port, certificates
+        and etcd (so every object and resourceVersion is still there); wait until /readyz."""
+        if self._bin_dir is None or self._pki is None:
+            raise ControlPlaneError("the control plane has not been started")
+        if self._component("kube-apiserver").is_running():
+            raise ControlPlaneError("kube-apiserver is still running; stop it first")
+        self._start_apiserver(self._bin_dir)
+        self._write_state()
 
     def stop(self) -> None:
         """Stop the processes by pid, newest first, and remove the work directory.

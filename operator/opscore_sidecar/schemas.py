@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.config import JsonDict
 
 MAX_DESCRIPTION_LENGTH = 1024  # the Agent CRD's spec.description maxLength
+# Deeper `details` are refused with 422: pydantic cannot serialise a few hundred levels
+# back into the Agent's status (it was a 500), and no real report needs more. (Outputs
+# can echo a step's parameters, which the CRD lets nest deeply: hence not lower.)
+MAX_DETAILS_DEPTH = 100
 
 _REPORT_EXAMPLE: JsonDict = {
     "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
@@ -28,6 +32,26 @@ _ERROR_REPORT_EXAMPLE: JsonDict = {
     "state": "error",
     "details": {"error_code": "TOOL_FAILED", "message": "search backend timed out"},
 }
+
+
+def nesting_depth(value: object, limit: int) -> int:
+    """How deeply `value` nests objects and lists (`{}` is 1), counted only up to just
+    past `limit`, without recursion: a hostile value must not exhaust the stack."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > limit:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -66,7 +90,10 @@ class StateReport(BaseModel):
     )
     details: dict[str, Any] = Field(
         default_factory=dict,
-        description="For `error`: {error_code, message}. May carry opscore_task_id and output.",
+        description=(
+            "For `error`: {error_code, message}. May carry opscore_task_id and output. "
+            f"At most {MAX_DETAILS_DEPTH} levels of nesting."
+        ),
     )
 
     @field_validator("timestamp")
@@ -79,6 +106,13 @@ class StateReport(BaseModel):
     def _null_details(cls, value: object) -> object:
         """`details: null` means no details: tolerated rather than rejected."""
         return {} if value is None else value
+
+    @field_validator("details")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if nesting_depth(value, MAX_DETAILS_DEPTH) > MAX_DETAILS_DEPTH:
+            raise ValueError(f"details are nested deeper than {MAX_DETAILS_DEPTH} levels")
+        return value
 
 
 class Accepted(BaseModel):

@@ -489,6 +489,24 @@ async def test_silent_agent_takes_tasks_but_never_reports_them(
     assert opscore.states(agent_id) == ["idle"]  # only the start-up report
 
 
+async def test_dispatch_delay_slows_only_that_agents_run_endpoint(sim: Sim) -> None:
+    slow = (await sim.add_agent(name="slowpoke", dispatch_delay_seconds=0.5))["agentId"]
+    fast = (await sim.add_agent(name="quick"))["agentId"]
+
+    started = time.monotonic()
+    await sim.run(fast)
+    fast_seconds = time.monotonic() - started
+    started = time.monotonic()
+    answer = await sim.run(slow)
+    slow_seconds = time.monotonic() - started
+
+    assert answer.status_code == 202
+    assert slow_seconds >= 0.5
+    assert fast_seconds < 0.5
+    patched = await sim.client.patch("/sim/agents/slowpoke", json={"dispatch_delay_seconds": 0})
+    assert patched.json()["dispatch_delay_seconds"] == 0
+
+
 async def test_down_agent_answers_503_and_receives_nothing(sim: Sim) -> None:
     agent = await sim.add_agent(name="gone", down=True)
 

@@ -321,6 +321,35 @@ async def test_unparseable_timestamp_is_422_naming_the_field(client: httpx.Async
     assert response.json()["detail"][0]["loc"] == ["body", "timestamp"]
 
 
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+async def test_details_nested_too_deep_are_422_naming_the_field(
+    client: httpx.AsyncClient, kube: FakeKube
+) -> None:
+    # Found by the fault suite (F7): 400 levels parsed, then failed to serialise: a 500.
+    for depth in (101, 400):
+        response = await client.post(
+            state_url(), json=report_body(details=nested(depth)), headers=auth()
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "details"]
+        assert "nested deeper than 100 levels" in response.text
+    assert kube.calls == []
+
+
+async def test_details_as_deep_as_allowed_are_stored(
+    client: httpx.AsyncClient, kube: FakeKube
+) -> None:
+    response = await client.post(state_url(), json=report_body(details=nested(100)), headers=auth())
+    assert response.status_code == 202
+    assert kube.reports(AGENT_ID)[0]["details"] == nested(100)
+
+
 async def test_unknown_state_is_accepted_verbatim(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:

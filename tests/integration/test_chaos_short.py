@@ -1,0 +1,63 @@
+"""The fault suite's short variant in CI (issue 9): the operator SIGKILLed three times
+under load (F1), the API server down and back (F3), and the bad-input corpus next to a
+good workload (F7), each on the session's control plane with its own Ops-Core stack.
+
+Nothing may be lost or delivered twice, every workflow must end as planned (the doomed
+ones `Failed` for the reason the agent gave), and every bad input must get its documented
+answer with no traceback in the operator's or the sidecar's log. `make chaos` runs the
+full suite; docs/reliability.md has its figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opscore_testbed.chaos import suite
+from opscore_testbed.chaos.report import problems
+from opscore_testbed.controlplane import ControlPlane
+
+pytestmark = pytest.mark.timeout(240)
+
+SEED = 9  # fixed kill moments, so a failure can be replayed with --seed 9
+
+
+async def run_one(cp: ControlPlane, scenario: str, log_dir: Path) -> dict[str, Any]:
+    rows = await suite.run(cp, [scenario], size="short", log_dir=log_dir, seed=SEED)
+    assert len(rows) == 1
+    row = rows[0]
+    assert "error" not in row, row.get("problems")
+    found = problems(rows)
+    assert not found, "\n".join([*found, f"logs in {log_dir}"])
+    assert (row["lost"], row["duplicated"], row["unexpected"]) == (0, 0, 0)
+    assert row["succeeded"] + row["failed"] == row["workflows"]
+    return row
+
+
+async def test_f1_operator_sigkilled_three_times_loses_and_duplicates_nothing(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    row = await run_one(crds, "F1", tmp_path)
+    assert row["kills"] == 3
+    assert row["failed"] == row["failed_as_expected"] >= 1  # the doomed workflow, for its reason
+
+
+async def test_f3_apiserver_down_and_back_needs_no_restart_of_ours(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    row = await run_one(crds, "F3", tmp_path)
+    assert row["operator_sidecar_restarted"] is False
+    assert row["sidecar_answer_while_down"].startswith("503 Retry-After=")
+
+
+async def test_f7_every_bad_input_gets_its_documented_answer(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    row = await run_one(crds, "F7", tmp_path)
+    assert row["inputs"] >= 50
+    assert row["answered_as_documented"] == row["inputs"]
+    assert row["tracebacks"] == 0
+    assert row["processes_restarted"] is False
+    assert row["succeeded"] == row["workflows"] - row["failed_as_expected"]
