@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import signal
 import sys
 import tempfile
 import time
@@ -24,16 +26,20 @@ RESULTS = REPO / "bench" / "results"
 ALL = ("S", "B0", "B1", "B2", "B3", "B4", "B5")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 async def run(
-    cp: ControlPlane, size: str, wanted: set[str], log_dir: Path
+    cp: ControlPlane, sizes: scenarios.Sizes, wanted: set[str], log_dir: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     kube = KubeClient.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
-    bench = scenarios.Bench(cp=cp, kube=kube, sizes=scenarios.SIZES[size], log_dir=log_dir)
+    bench = scenarios.Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir)
     rows: list[dict[str, Any]] = []
     ceiling: float | None = None
     try:
         if "S" in wanted:
-            rows.append(await scenarios.s_sequential(bench, runs=20 if size == "full" else 3))
+            rows.append(await scenarios.s_sequential(bench, runs=20 if sizes.b1_agents > 5 else 3))
             _show(rows[-1])
         if "B0" in wanted:
             rows.append(await scenarios.b0_ceiling(bench))
@@ -73,14 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
     parser.add_argument("--scenarios", default=",".join(ALL))
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--b5-objects", type=int, help="agents (and workflows) in B5")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by its pid.
+    signal.signal(signal.SIGTERM, _interrupt)
     wanted = {s.strip().upper() for s in args.scenarios.split(",") if s.strip()}
     log_dir = Path(tempfile.mkdtemp(prefix="opscore-bench-"))
     started = time.time()
     with ControlPlane() as cp:
         install_crds(cp)
         print(f"control plane up in {sum(cp.timings.values()):.1f}s; logs in {log_dir}", flush=True)
-        rows, series = asyncio.run(run(cp, args.size, wanted, log_dir))
+        sizes = scenarios.SIZES[args.size]
+        if args.b5_objects:
+            sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
+        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir))
     meta = {
         "machine": report.machine(),
         "size": args.size,

@@ -309,6 +309,9 @@ async def b4_ingestion(bench: Bench, ceiling: float | None) -> Row:
                 return time.perf_counter() - started, code
 
             await asyncio.gather(*(send(a, "idle") for a in agents))  # first contact
+            # First contact creates the Agents and the operator labels and derives them:
+            # measure ingestion once those writes are done, not the creation burst.
+            await _writes_quiet(bench.kube, quiet=2.0, within=120)
             for rate in bench.sizes.b4_rates:
                 count = int(rate * bench.sizes.b4_seconds)
                 start = time.monotonic()
@@ -347,6 +350,20 @@ async def b4_ingestion(bench: Bench, ceiling: float | None) -> Row:
         "agents": len(agents),
         "steps": steps,
     }
+
+
+async def _writes_quiet(kube: KubeClient, *, quiet: float, within: float) -> None:
+    """Wait until the API server has served no write for `quiet` seconds."""
+    deadline = time.monotonic() + within
+    last = (await write_counts(kube)).total
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now_total = (await write_counts(kube)).total
+        if now_total != last:
+            last, still_since = now_total, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            return
 
 
 def summary_stats(values: list[float]) -> dict[str, float]:
