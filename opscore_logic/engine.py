@@ -85,9 +85,14 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class EngineEvent:
+    """A Kubernetes Event to post. `progress` marks the routine ones (a run started, a
+    step was dispatched): status already records them, so the operator posts them only
+    when asked to (each Event is an API write, and a busy run has many)."""
+
     reason: str
     message: str
     type: Literal["Normal", "Warning"] = "Normal"
+    progress: bool = False
 
 
 @dataclass(slots=True)
@@ -398,7 +403,11 @@ def _start_ready(
             )
         )
         decision.events.append(
-            EngineEvent("StepDispatched", f"{step.name} -> agent {agent.name} ({entry.task_id})")
+            EngineEvent(
+                "StepDispatched",
+                f"{step.name} -> agent {agent.name} ({entry.task_id})",
+                progress=True,
+            )
         )
         if step.timeout_seconds is not None:
             decision.wake_at(now + timedelta(seconds=step.timeout_seconds), now)
@@ -671,6 +680,11 @@ def _finalise(
             "Warning" if status.phase in (WorkflowPhase.FAILED,) else "Normal"
         )
         decision.events.append(
-            EngineEvent(f"Workflow{status.phase.value}", status.message or "", kind)
+            EngineEvent(
+                f"Workflow{status.phase.value}",
+                status.message or "",
+                kind,
+                progress=status.phase is WorkflowPhase.RUNNING,
+            )
         )
     return decision

@@ -32,10 +32,18 @@ class PendingEvent:
 
 
 class EventRecorder:
-    def __init__(self, kube: KubeClient, *, capacity: int = 10_000, post_normal: bool = True):
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        capacity: int = 10_000,
+        post_normal: bool = True,
+        post_progress: bool = False,
+    ):
         self._kube = kube
         self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=capacity)
         self._post_normal = post_normal
+        self._post_progress = post_progress
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -47,8 +55,18 @@ class EventRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def record(self, body: dict[str, Any], *, type: str, reason: str, message: str) -> None:
-        if type == "Normal" and not self._post_normal:
+    def record(
+        self,
+        body: dict[str, Any],
+        *,
+        type: str,
+        reason: str,
+        message: str,
+        progress: bool = False,
+    ) -> None:
+        """Queue an Event about `body`. `progress` Events (routine steps that status
+        already records) are posted only when the recorder was built to post them."""
+        if type == "Normal" and (not self._post_normal or (progress and not self._post_progress)):
             return
         meta = body.get("metadata", {})
         involved = {
@@ -64,15 +82,22 @@ class EventRecorder:
         except asyncio.QueueFull:
             EVENTS_POSTED.labels("dropped").inc()
 
+    async def flush(self) -> None:
+        """Post what is queued now (at shutdown, after the workers stopped)."""
+        while not self._queue.empty():
+            await self._post_one(self._queue.get_nowait())
+
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
-            try:
-                await self._post(event)
-                EVENTS_POSTED.labels("posted").inc()
-            except KubeApiError as exc:
-                EVENTS_POSTED.labels("failed").inc()
-                logger.debug("event not posted: %s", exc)
+            await self._post_one(await self._queue.get())
+
+    async def _post_one(self, event: PendingEvent) -> None:
+        try:
+            await self._post(event)
+            EVENTS_POSTED.labels("posted").inc()
+        except KubeApiError as exc:
+            EVENTS_POSTED.labels("failed").inc()
+            logger.debug("event not posted: %s", exc)
 
     async def _post(self, event: PendingEvent) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

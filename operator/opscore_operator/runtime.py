@@ -56,7 +56,11 @@ class Runtime:
         self.agent_index = AgentIndex()
         self.workflow_queue: WorkQueue[Key] = WorkQueue()
         self.agent_queue: WorkQueue[Key] = WorkQueue()
-        self.recorder = EventRecorder(self.kube, post_normal=settings.post_normal_events)
+        self.recorder = EventRecorder(
+            self.kube,
+            post_normal=settings.post_normal_events,
+            post_progress=settings.progress_events,
+        )
         self.workflow_reconciler = WorkflowReconciler(
             kube=self.kube,
             agentkit=self.agentkit,
@@ -139,6 +143,9 @@ class Runtime:
                 await task
         await self.workflow_reconciler.drain()
         await self.recorder.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):  # queued Events, but never a stuck shutdown
+                await self.recorder.flush()
         await self.agentkit.aclose()
         await self.kube.aclose()
 

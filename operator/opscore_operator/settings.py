@@ -39,6 +39,14 @@ class OperatorSettings(BaseSettings):
     post_normal_events: bool = Field(
         default=True, description="Post Normal Events (Warnings are always posted)."
     )
+    progress_events: bool = Field(
+        default=False,
+        description=(
+            "OPSCORE_PROGRESS_EVENTS: also post the routine Normal Events (WorkflowRunning, "
+            "StepDispatched). Off by default: status records the same facts, and each Event "
+            "is one more API write per step. Outcomes and Warnings are always posted."
+        ),
+    )
     namespace: str | None = Field(
         default=None,
         description="OPSCORE_NAMESPACE: where Agents found by polling AgentKit are created.",

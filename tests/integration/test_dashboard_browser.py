@@ -34,6 +34,8 @@ def stack_options() -> StackOptions:
         agents=("researcher:research,analysis", "writer:writing,analysis", "reviewer:review"),
         task_seconds=2.0,
         sidecar_env={"OPSCORE_DASHBOARD_KEY": DASHBOARD_KEY},
+        # The events table shows each dispatch only when the operator posts them.
+        operator_env={"OPSCORE_PROGRESS_EVENTS": "true"},
     )
 
 

@@ -1,6 +1,6 @@
 """Feature 7 of the engine: Kubernetes conventions. `kubectl wait --for=condition=...`
-works, Events tell the story of a run (dispatches and phase changes), and
-`observedGeneration` follows the spec."""
+works, Events tell the outcome of a run (and, when turned on, each dispatch and phase
+change), and `observedGeneration` follows the spec."""
 
 from __future__ import annotations
 
@@ -80,7 +80,27 @@ def test_kubectl_wait_for_succeeded_false_returns_when_the_run_fails(
     assert cond["reason"] == "StepFailed"
 
 
-def test_events_tell_each_dispatch_and_phase_change(stack: OpsCoreStack) -> None:
+def test_events_tell_the_outcome_not_each_dispatch(stack: OpsCoreStack) -> None:
+    """By default routine progress is in status only: each Event is an API write."""
+    agents_ready(stack, AGENTS)
+    apply(
+        stack,
+        workflow("quiet", step("a", capabilities=["work"]), step("b", capabilities=["work"])),
+    )
+    wf = wait_finished(stack, "quiet")
+    wait_event(stack, "quiet", "WorkflowSucceeded")
+    reasons = [e["reason"] for e in events_for(stack, "quiet")]
+    assert reasons == ["WorkflowSucceeded"]
+    assert all(entry["taskId"] for entry in steps_of(wf).values())
+
+
+PROGRESS = StackOptions(
+    agents=("alpha:work", "beta:work"), operator_env={"OPSCORE_PROGRESS_EVENTS": "true"}
+)
+
+
+@pytest.mark.parametrize("stack_options", [PROGRESS], indirect=True)
+def test_progress_events_tell_each_dispatch_and_phase_change(stack: OpsCoreStack) -> None:
     agents_ready(stack, AGENTS)
     apply(
         stack,
