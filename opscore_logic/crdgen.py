@@ -87,6 +87,9 @@ class Kind:
     spec_required: bool = True
     description: str = ""
     selectable_fields: list[str] = field(default_factory=list)
+    # Status fields the API server fills in when read before the operator wrote any
+    # status (e.g. a Workflow is `Pending` from its creation, for `kubectl get`).
+    status_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def crd(kind: Kind) -> Schema:
@@ -95,6 +98,10 @@ def crd(kind: Kind) -> Schema:
     subresources: Schema = {}
     if kind.status is not None:
         properties["status"] = structural(kind.status, with_defaults=False)
+        if kind.status_defaults:
+            properties["status"]["default"] = {}
+            for name, value in kind.status_defaults.items():
+                properties["status"]["properties"][name]["default"] = value
         subresources["status"] = {}
     schema: Schema = {
         "type": "object",
@@ -181,6 +188,7 @@ KINDS = [
         spec=WorkflowSpec,
         status=WorkflowStatus,
         description="A run of steps, each a task for an agent, dispatched through AgentKit.",
+        status_defaults={"phase": "Pending"},
         columns=[
             _col("Phase", ".status.phase"),
             _col("Progress", ".status.progress"),

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from opscore_kube import WORKFLOWS, KubeClient, NotFound
 from opscore_logic.conditions import get_condition, set_condition
+from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
 from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
@@ -164,7 +165,7 @@ class WorkflowReconciler:
         )
         raw_status: dict[str, Any] = dict(body.get("status") or {})
         try:
-            status = WorkflowStatus.model_validate(raw_status)
+            status = WorkflowStatus.model_validate(_written(raw_status))
         except ValidationError:
             logger.warning("status of %s/%s unreadable; starting it afresh", *key)
             status = WorkflowStatus()
@@ -209,6 +210,14 @@ class WorkflowReconciler:
             resolve_error=spec_error or resolved.error,
             failed_dispatches=self.failed_dispatches,
         )
+        if deferrable_first_write(
+            old=status, decision=decision, spec=spec, steps=resolved.steps, agents=views
+        ) and not self.reachability.trouble(key):
+            # Queued behind busy agents: `phase: Pending` (the CRD default) says it all.
+            self._update_waiting(key, spec, ref, resolved.steps, decision)
+            if decision.requeue_after is not None:
+                self.queue.add_after(key, decision.requeue_after + 0.01)
+            return
         self._apply_to_ledger(key, decision, now)
         recovered = self._agentkit_condition(key, decision.status, now, ref.generation)
         new_status = decision.status.wire()
@@ -438,7 +447,13 @@ class WorkflowReconciler:
 
     def _record(self, body: dict[str, Any], decision: Decision) -> None:
         for event in decision.events:
-            self.recorder.record(body, type=event.type, reason=event.reason, message=event.message)
+            self.recorder.record(
+                body,
+                type=event.type,
+                reason=event.reason,
+                message=event.message,
+                progress=event.progress,
+            )
 
     def _update_waiting(
         self,
@@ -512,6 +527,12 @@ class WorkflowReconciler:
         """Wait for in-flight dispatches (used on shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _written(raw_status: dict[str, Any]) -> dict[str, Any]:
+    """The status as the operator wrote it: a lone `phase: Pending` is the CRD's default
+    for a status never written, not a run the engine has seen."""
+    return {} if raw_status == {"phase": WorkflowPhase.PENDING.value} else raw_status
 
 
 def _advanced_from(decision: Decision) -> datetime | None:
