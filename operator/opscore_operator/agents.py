@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,11 @@ logger = logging.getLogger("opscore.agents")
 # about once per this interval per agent: a burst of reports and dispatches becomes one
 # write. Decisions never wait for it (they read reports and the ledger directly).
 AGENT_STATUS_DEBOUNCE_SECONDS = 1.0
+# A busy agent flips Active/Idle, Ready/Busy, its current task and its counters on every
+# task: those routine changes are written at most once per this interval per agent (the
+# last one always lands). Anything else (Offline, Error, Paused, a new lastError, not
+# registered in AgentKit...) is written at the next pass.
+AGENT_STATUS_ROUTINE_SECONDS = 5.0
 
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
@@ -144,6 +150,7 @@ class AgentReconciler:
         self.index = index or AgentIndex()
         self._absorbed: set[str] = set()  # uids of duplicates this process deleted
         self._conflicts_warned: dict[Key, tuple[str, ...]] = {}
+        self._written_at: dict[Key, float] = {}  # monotonic time of the last status write
 
     async def worker(self) -> None:
         while True:
@@ -202,12 +209,21 @@ class AgentReconciler:
             self.queue.add_after(key, (deadline - now).total_seconds() + 0.05)
         if _comparable(new) == _comparable(old) and not _last_seen_stale(old, derived):
             return
+        if _notable(new) == _notable(old):
+            due = self._written_at.get(key, -AGENT_STATUS_ROUTINE_SECONDS) + (
+                AGENT_STATUS_ROUTINE_SECONDS
+            )
+            wait = due - time.monotonic()
+            if wait > 0:
+                self.queue.add_after(key, wait)
+                return
         patch = {k: new.get(k) for k in set(old) | set(new) if old.get(k) != new.get(k)}
         try:
             updated = await self.kube.patch(AGENTS, key[0], key[1], {"status": patch}, status=True)
         except NotFound:
             return
         AGENT_WRITES.labels("ok").inc()
+        self._written_at[key] = time.monotonic()
         self.ledger.settle_counters(key, succeeded, failed)
         self.agents.upsert(updated)
         if parsed.status.state != derived.state and derived.state is not None:
@@ -375,6 +391,30 @@ def _last_seen_stale(old: dict[str, Any], derived: AgentStatus) -> bool:
         return True
     lag = derived.last_seen - datetime.fromisoformat(str(written).replace("Z", "+00:00"))
     return lag.total_seconds() > LAST_SEEN_RESOLUTION_SECONDS
+
+
+# Fields that change on every task of a busy agent (see AGENT_STATUS_ROUTINE_SECONDS).
+_ROUTINE_FIELDS = ("rawState", "currentTask", "currentTaskId", "activeTasks")
+_ROUTINE_COUNTERS = ("tasksSucceeded", "tasksFailed")
+_WORKING_STATES = (AgentState.ACTIVE.value, AgentState.IDLE.value)
+_SERVING_REASONS = ("Ready", "Busy")
+
+
+def _notable(owned: dict[str, Any]) -> dict[str, Any]:
+    """What a change must touch to be written at once: `_comparable` without the routine
+    churn of a working agent (Active<->Idle, Ready<->Busy, task, counters)."""
+    out = _comparable(owned)
+    for name in (*_ROUTINE_FIELDS, *_ROUTINE_COUNTERS):
+        out.pop(name, None)
+    if out.get("state") in _WORKING_STATES:
+        out["state"] = "working"
+    out["conditions"] = [
+        {**c, "status": "serving", "reason": "serving", "message": ""}
+        if c.get("type") == "Ready" and c.get("reason") in _SERVING_REASONS
+        else c
+        for c in out["conditions"]
+    ]
+    return out
 
 
 def _comparable(owned: dict[str, Any]) -> dict[str, Any]:

@@ -77,8 +77,12 @@ def test_a_silent_agent_goes_offline_its_step_is_retried_elsewhere_and_it_comes_
     gone = agent(stack, alpha_name)
     assert gone["status"]["state"] == "Offline"
     assert kv.condition(gone, "Available")["reason"] == "HeartbeatTimeout"  # type: ignore[index]
-    assert gone["status"]["tasksFailed"] == 1
     assert "AgentOffline" in reasons(stack, alpha_name)
+    # Counters are routine churn: written within AGENT_STATUS_ROUTINE_SECONDS (5 s).
+    wait_for(
+        lambda: agent(stack, alpha_name)["status"].get("tasksFailed") == 1,
+        what="alpha's failed attempt counted",
+    )
     wait_for(
         lambda: agent(stack, beta_name)["status"].get("tasksSucceeded") == 1,
         what="beta's success counted",
