@@ -55,7 +55,9 @@ def deferrable_first_write(
         step = by_name.get(entry.name)
         if entry.phase is not StepPhase.QUEUED or step is None:
             return False
-        if not any(agent.ready and step_fits(step, agent) for agent in agents.values()):
+        if not any(
+            (agent.ready or agent.busy) and step_fits(step, agent) for agent in agents.values()
+        ):
             return False
         queued = True
     return queued

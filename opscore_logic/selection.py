@@ -22,7 +22,8 @@ class AgentView:
     the slot back within the same pass, as the ledger will, so the next step can go to
     the same agent at once. An operator that also folds "no free slot" into
     `ready=False` stays safe; it only loses that shortcut (the next step then waits for
-    another pass)."""
+    another pass). `busy`: not ready only because every slot is taken (a step that fits
+    it waits for capacity, not for a person)."""
 
     name: str
     agent_id: str
@@ -30,6 +31,7 @@ class AgentView:
     capabilities: frozenset[str] = frozenset()
     labels: Mapping[str, str] = field(default_factory=dict)
     ready: bool = False
+    busy: bool = False
     free_slots: int = 0
     offline: bool = False
     last_dispatch_at: datetime | None = None

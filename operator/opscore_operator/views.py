@@ -68,7 +68,7 @@ def agent_views(
         active = ledger.active(key)
         state = observed_state(spec, status.reports, now)
         workload = Workload(active_tasks=active, missing_reason=missing.get(key))
-        ready, _, _ = readiness(spec, status.reports, workload, now)
+        ready, reason, _ = readiness(spec, status.reports, workload, now)
         views[name] = AgentView(
             name=name,
             agent_id=spec.agent_id or name,
@@ -76,6 +76,7 @@ def agent_views(
             capabilities=frozenset(spec.capabilities),
             labels=parsed.labels,
             ready=ready,
+            busy=reason == "Busy",
             free_slots=max(0, spec.max_concurrent_tasks - active) if ready else 0,
             offline=state is AgentState.OFFLINE,
             last_dispatch_at=ledger.last_dispatch.get(key),
@@ -100,7 +101,7 @@ def after_waiters(views: dict[str, AgentView], waiters: list[Waiter]) -> dict[st
                 continue
             left[chosen.name] = replace(chosen, free_slots=chosen.free_slots - 1)
             if left[chosen.name].free_slots <= 0:
-                left[chosen.name] = replace(left[chosen.name], ready=False)
+                left[chosen.name] = replace(left[chosen.name], ready=False, busy=True)
         if not any(v.ready and v.free_slots > 0 for v in left.values()):
             break
     return left

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from engine_harness import agent, once, spec, step
@@ -27,8 +28,17 @@ def deferrable(wf: WorkflowSpec, agents: list[AgentView], **status: Any) -> bool
 BUSY = agent("busy", caps=["work"], free=0)
 
 
+def busy_as_the_operator_sees_it() -> AgentView:
+    """The operator folds a full agent into `ready=False` and says why with `busy`."""
+    return replace(agent("full", caps=["work"], ready=False, free=0), busy=True)
+
+
 def test_a_run_queued_behind_busy_agents_waits() -> None:
     assert deferrable(spec(step("a", caps=["work"]), step("b", caps=["work"], after=["a"])), [BUSY])
+
+
+def test_a_run_queued_behind_agents_not_ready_only_for_being_full_waits() -> None:
+    assert deferrable(spec(step("a", caps=["work"])), [busy_as_the_operator_sees_it()])
 
 
 def test_a_run_that_dispatches_is_written() -> None:
