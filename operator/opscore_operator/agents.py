@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,10 +56,13 @@ logger = logging.getLogger("opscore.agents")
 # write. Decisions never wait for it (they read reports and the ledger directly).
 AGENT_STATUS_DEBOUNCE_SECONDS = 1.0
 # A busy agent flips Active/Idle, Ready/Busy, its current task and its counters on every
-# task: those routine changes are written at most once per this interval per agent (the
-# last one always lands). Anything else (Offline, Error, Paused, a new lastError, not
-# registered in AgentKit...) is written at the next pass.
-AGENT_STATUS_ROUTINE_SECONDS = 5.0
+# task. Those routine changes are written once they have held still for
+# AGENT_STATUS_QUIET_SECONDS, and at least every AGENT_STATUS_MAX_LAG_SECONDS while they
+# keep changing (so a long task shows within ~2 s, and a stream of short ones costs a
+# write per agent per 30 s, not one per task). Anything else (Offline, Error, Paused, a
+# new lastError, not registered in AgentKit...) is written at the next pass.
+AGENT_STATUS_QUIET_SECONDS = 2.0
+AGENT_STATUS_MAX_LAG_SECONDS = 30.0
 
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
@@ -127,6 +131,16 @@ class AgentIndex:
         return set(self._holders.get((namespace, agent_id), ()))
 
 
+@dataclass(slots=True)
+class _Held:
+    """A routine status change not written yet: what it is, since when some change has
+    waited, and when it last changed (monotonic seconds)."""
+
+    wanted: dict[str, Any]
+    since: float
+    changed: float
+
+
 class AgentReconciler:
     def __init__(
         self,
@@ -150,7 +164,7 @@ class AgentReconciler:
         self.index = index or AgentIndex()
         self._absorbed: set[str] = set()  # uids of duplicates this process deleted
         self._conflicts_warned: dict[Key, tuple[str, ...]] = {}
-        self._written_at: dict[Key, float] = {}  # monotonic time of the last status write
+        self._held: dict[Key, _Held] = {}  # routine changes not written yet
 
     async def worker(self) -> None:
         while True:
@@ -210,10 +224,7 @@ class AgentReconciler:
         if _comparable(new) == _comparable(old) and not _last_seen_stale(old, derived):
             return
         if _notable(new) == _notable(old):
-            due = self._written_at.get(key, -AGENT_STATUS_ROUTINE_SECONDS) + (
-                AGENT_STATUS_ROUTINE_SECONDS
-            )
-            wait = due - time.monotonic()
+            wait = self._hold(key, _comparable(new))
             if wait > 0:
                 self.queue.add_after(key, wait)
                 return
@@ -223,7 +234,7 @@ class AgentReconciler:
         except NotFound:
             return
         AGENT_WRITES.labels("ok").inc()
-        self._written_at[key] = time.monotonic()
+        self._held.pop(key, None)
         self.ledger.settle_counters(key, succeeded, failed)
         self.agents.upsert(updated)
         if parsed.status.state != derived.state and derived.state is not None:
@@ -231,6 +242,19 @@ class AgentReconciler:
             # Offline agents fail their in-flight steps: let those workflows see it.
             for workflow in self.ledger.workflows_on(key):
                 self.workflow_queue.add(workflow)
+
+    def _hold(self, key: Key, wanted: dict[str, Any]) -> float:
+        """Hold back a routine change; returns how long until it is due (<= 0: now)."""
+        now = time.monotonic()
+        held = self._held.get(key)
+        if held is None:
+            held = self._held[key] = _Held(wanted, since=now, changed=now)
+        elif held.wanted != wanted:
+            held.wanted, held.changed = wanted, now
+        due = min(
+            held.changed + AGENT_STATUS_QUIET_SECONDS, held.since + AGENT_STATUS_MAX_LAG_SECONDS
+        )
+        return due - now
 
     def _record_transition(
         self, body: dict[str, Any], old: AgentState | None, derived: AgentStatus
@@ -393,7 +417,7 @@ def _last_seen_stale(old: dict[str, Any], derived: AgentStatus) -> bool:
     return lag.total_seconds() > LAST_SEEN_RESOLUTION_SECONDS
 
 
-# Fields that change on every task of a busy agent (see AGENT_STATUS_ROUTINE_SECONDS).
+# Fields that change on every task of a busy agent (see AGENT_STATUS_QUIET_SECONDS).
 _ROUTINE_FIELDS = ("rawState", "currentTask", "currentTaskId", "activeTasks")
 _ROUTINE_COUNTERS = ("tasksSucceeded", "tasksFailed")
 _WORKING_STATES = (AgentState.ACTIVE.value, AgentState.IDLE.value)

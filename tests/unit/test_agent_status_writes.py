@@ -1,7 +1,7 @@
 """When the operator writes an Agent's derived status: the routine churn of a busy agent
-(Active/Idle, Ready/Busy, current task, counters) at most once per
-AGENT_STATUS_ROUTINE_SECONDS, anything a person must see (Error, Offline, Paused...) at
-the next pass, and the last routine change always lands."""
+(Active/Idle, Ready/Busy, current task, counters) once it has held still for
+AGENT_STATUS_QUIET_SECONDS, or after AGENT_STATUS_MAX_LAG_SECONDS while it keeps
+changing; anything a person must see (Error, Offline, Paused...) at the next pass."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pytest_mock import MockerFixture
 
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_operator import agents as agents_module
-from opscore_operator.agents import AGENT_STATUS_ROUTINE_SECONDS
+from opscore_operator.agents import AGENT_STATUS_MAX_LAG_SECONDS, AGENT_STATUS_QUIET_SECONDS
 from opscore_operator.ledger import InFlight
 
 NAME = "worker"
@@ -73,9 +73,7 @@ def add_report(world: World, state: str, second: int, **details: Any) -> None:
     world.seen(world.kube.put({**body, "status": {**body["status"], "reports": reports}}))
 
 
-async def test_routine_churn_waits_for_the_interval_and_then_lands(
-    world: World, clock: Clock
-) -> None:
+async def test_a_routine_change_lands_once_it_held_still(world: World, clock: Clock) -> None:
     await world.reconcile(NAME)
     assert status_writes(world) == 1
     assert stored(world)["state"] == "Idle"
@@ -86,21 +84,34 @@ async def test_routine_churn_waits_for_the_interval_and_then_lands(
     assert status_writes(world) == 1, "a new current task alone is not written at once"
     assert stored(world).get("currentTaskId") is None
 
-    clock.now += AGENT_STATUS_ROUTINE_SECONDS
+    clock.now += AGENT_STATUS_QUIET_SECONDS
     await world.reconcile(NAME)
     assert status_writes(world) == 2
     assert stored(world)["currentTaskId"] == "t-1"
 
 
-async def test_a_pass_held_back_schedules_the_write(world: World, clock: Clock) -> None:
+async def test_a_held_change_has_a_wake_up_for_when_it_is_due(world: World, clock: Clock) -> None:
     await world.reconcile(NAME)
     give_task(world, "t-1")
     await world.reconcile(NAME)
     assert status_writes(world) == 1
-    # The held-back write has a wake-up for when the interval ends.
     timer = world.queue._timers[(NS, NAME)]
     loop_now = asyncio.get_running_loop().time()
-    assert 0 < timer.when() - loop_now <= AGENT_STATUS_ROUTINE_SECONDS
+    assert 0 < timer.when() - loop_now <= AGENT_STATUS_QUIET_SECONDS
+
+
+async def test_changes_that_never_hold_still_land_after_the_max_lag(
+    world: World, clock: Clock
+) -> None:
+    await world.reconcile(NAME)
+    for n in range(int(AGENT_STATUS_MAX_LAG_SECONDS) + 2):
+        if n % 2 == 0:
+            give_task(world, f"t-{n}")
+        else:
+            world.ledger.release((NS, NAME), f"t-{n - 1}", "succeeded")
+        clock.now += 1.0
+        await world.reconcile(NAME)
+    assert status_writes(world) == 2, "one write for a stream of short tasks"
 
 
 async def test_an_error_is_written_at_once(world: World, clock: Clock) -> None:
