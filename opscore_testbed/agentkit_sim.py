@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import aiohttp
 import httpx
 import uvicorn
-import yarl
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -44,6 +42,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.background import BackgroundTask
 
+from opscore_kube.transport import AiohttpTransport
 from opscore_testbed.agentkit_sim_agents import (
     AgentFleet,
     AgentMode,
@@ -279,72 +278,6 @@ class SimSettings(BaseModel):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends requests through aiohttp's connection pool.
-
-    Why: on the benchmark machines httpcore's pool costs ~1 ms of CPU per request (it rescans and
-    probes every pooled connection on each request), aiohttp's ~0.2 ms; every task costs three
-    outbound requests. Callers keep the httpx API; aiohttp errors surface as httpx errors.
-    aiohttp is always installed here (kopf depends on it).
-    """
-
-    _COMPUTED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-
-    def __init__(self, *, max_connections: int) -> None:
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        # Made on first use so that it belongs to the running event loop.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, keepalive_timeout=4.0
-                ),  # idle connections are dropped before uvicorn's 5 s keep-alive ends
-                auto_decompress=False,  # httpx decodes
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
-        headers = [
-            (key, value)
-            for key, value in request.headers.multi_items()
-            if key.lower() not in self._COMPUTED
-        ]
-        body = await request.aread()
-        try:
-            async with self._client_session().request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")
-                ),
-            ) as response:
-                content = await response.read()
-                return httpx.Response(
-                    response.status, headers=response.raw_headers, content=content
-                )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc), request=request) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
-        except aiohttp.ClientError as exc:
-            raise httpx.NetworkError(str(exc) or repr(exc), request=request) from exc
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 def _outbound_client(settings: SimSettings) -> httpx.AsyncClient:

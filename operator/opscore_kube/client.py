@@ -23,6 +23,7 @@ from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import KubeApiError, Unavailable, error_for
 from opscore_kube.ratelimit import TokenBucket
 from opscore_kube.resources import Resource
+from opscore_kube.transport import AiohttpTransport
 
 logger = logging.getLogger("opscore.kube")
 
@@ -41,6 +42,11 @@ API_LATENCY = Histogram(
 )
 
 _RETRYABLE = {429, 500, 502, 503, 504}
+
+# Requests in flight at once (more wait for a free connection in aiohttp's queue).
+MAX_CONNECTIONS = 64
+# Idle connections are closed after this, well before the API server's 90 s idle timeout.
+KEEPALIVE_SECONDS = 30.0
 
 
 class KubeClient:
@@ -63,12 +69,27 @@ class KubeClient:
         self._conn = connection
         self._bucket = TokenBucket(rate=qps, burst=burst)
         self._max_retries = max_retries
+        headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        # Requests go through aiohttp's pool (see `transport`): every write of the
+        # heartbeat path is one of these. Connections stay open (the API server keeps
+        # idle ones for 90 s), so a burst does not pay a TLS handshake per request.
         self._http = httpx.AsyncClient(
+            base_url=connection.server,
+            transport=AiohttpTransport(
+                max_connections=MAX_CONNECTIONS,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                ssl_context=connection.ssl_context,
+            ),
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            headers=headers,
+        )
+        # Watches are streams that never end: httpcore's pool, which streams responses.
+        self._streams = httpx.AsyncClient(
             base_url=connection.server,
             verify=connection.ssl_context,
             timeout=httpx.Timeout(timeout, connect=5.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            headers=headers,
         )
 
     @classmethod
@@ -77,6 +98,7 @@ class KubeClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._streams.aclose()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -163,7 +185,7 @@ class KubeClient:
         params = {"watch": "1", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "1"}
         if resource_version:
             params["resourceVersion"] = resource_version
-        async with self._http.stream(
+        async with self._streams.stream(
             "GET",
             resource.path(namespace),
             params=params,

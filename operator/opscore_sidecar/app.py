@@ -7,6 +7,7 @@ the in-cluster service account) and closes the client at shutdown.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -58,6 +59,10 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
                 user_agent="opscore-sidecar",
             )
             app.state.sidecar = Sidecar.build(settings, keys, owned)
+        # Everything built so far (FastAPI, pydantic and their schemas: ~90k objects) lives
+        # as long as the process: out of the collector's sight, a full collection costs
+        # well under a millisecond instead of ~25 ms paid by every request in flight.
+        gc.freeze()
         logger.info(
             "Sidecar ready to serve",
             extra={"namespace": settings.namespace, "webhook": settings.webhook_secret is not None},

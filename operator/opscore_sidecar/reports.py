@@ -24,6 +24,12 @@ is built to cost exactly one PATCH per batch in the steady state and no GET:
   once and is answered only once durable, so the `idle` or `error` that decides a task is
   never delayed and never lost; a heartbeat can be lost if the API server fails right
   then, which changes no decision (documented in docs/reliability.md).
+- A heartbeat that repeats the normalised state of the agent's newest stored report only
+  refreshes liveness (`receivedAt`), which is judged against timeouts of seconds to
+  minutes, so it may wait longer, up to `repeat_linger` (default 1 s). An agent sending
+  heartbeats several times a second then costs about one write per second instead of one
+  per heartbeat; a heartbeat that changes the state still waits only `linger`, and any
+  other report still ends every wait at once.
 
 One sidecar replica per namespace is assumed (like the operator): two replicas replacing
 the same list would lose each other's reports.
@@ -93,9 +99,20 @@ def stored_reports(obj: Body) -> list[AgentReport]:
 class ReportWriter:
     """Stores reports durably, batching concurrent reports for one agent into one write."""
 
-    def __init__(self, kube: KubeApi, directory: AgentDirectory, *, linger: float = 0.0) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        directory: AgentDirectory,
+        *,
+        linger: float = 0.0,
+        repeat_linger: float | None = None,
+    ) -> None:
         self._kube = kube
         self._linger = linger
+        # A repeated heartbeat never waits less than any other heartbeat; linger 0 turns
+        # lingering off altogether (every report answered once durable).
+        repeat = linger if repeat_linger is None else max(linger, repeat_linger)
+        self._repeat_linger = repeat if linger > 0 else 0.0
         self._directory = directory
         self._logs: dict[str, _AgentLog] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -114,9 +131,8 @@ class ReportWriter:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_consume)
         log.pending.append((report, done, time.perf_counter()))
-        lingering = self._linger > 0 and may_linger(report)
-        if not lingering:
-            log.wake.set()
+        lingering = self._repeat_linger > 0 and may_linger(report)
+        log.wake.set()  # the writer re-reads what it waits for (or stops waiting)
         if not log.writing:
             log.writing = True
             # A fresh context: the writer's log lines must not carry the request id of
@@ -137,10 +153,7 @@ class ReportWriter:
     async def _drain(self, agent_id: str, log: _AgentLog) -> None:
         try:
             while log.pending:
-                if self._linger > 0 and all(may_linger(r) for r, _, _ in log.pending):
-                    log.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(log.wake.wait(), self._linger)
+                await self._await_company(log)
                 batch, log.pending = log.pending, []
                 try:
                     changed = await self._write(agent_id, log, [report for report, _, _ in batch])
@@ -165,6 +178,27 @@ class ReportWriter:
                         done.set_result(stored)
         finally:
             log.writing = False
+
+    async def _await_company(self, log: _AgentLog) -> None:
+        """While only heartbeats are pending, wait until the first of them has waited its
+        linger; any other report ends the wait at once."""
+        while log.pending and all(may_linger(r) for r, _, _ in log.pending):
+            newest = _newest_state(log.stored)
+            deadline = min(
+                queued + self._linger_for(report, newest) for report, _, queued in log.pending
+            )
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return
+            log.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(log.wake.wait(), remaining)
+
+    def _linger_for(self, report: AgentReport, newest: AgentState | None) -> float:
+        """How long a heartbeat may wait: longer when it repeats the stored state."""
+        if newest is not None and normalise_state(report.state) is newest:
+            return self._repeat_linger
+        return self._linger
 
     async def _write(self, agent_id: str, log: _AgentLog, new: Sequence[AgentReport]) -> list[bool]:
         """One status write holding `new`; per report, whether it added anything."""
@@ -205,6 +239,12 @@ class ReportWriter:
             )
             return novel
         raise AssertionError("unreachable")
+
+
+def _newest_state(stored: Sequence[AgentReport] | None) -> AgentState | None:
+    """The normalised state of the newest stored report (the list is kept oldest first);
+    None when unknown (not read yet) or empty."""
+    return normalise_state(stored[-1].state) if stored else None
 
 
 def _novelty(stored: Sequence[AgentReport], new: Sequence[AgentReport]) -> list[bool]:

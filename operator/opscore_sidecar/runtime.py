@@ -33,7 +33,12 @@ class Sidecar:
             keys,
             kube,
             directory,
-            ReportWriter(kube, directory, linger=settings.report_linger_seconds),
+            ReportWriter(
+                kube,
+                directory,
+                linger=settings.report_linger_seconds,
+                repeat_linger=settings.report_repeat_linger_seconds,
+            ),
             RateLimits.configured(
                 key_rate=settings.rate_limit_per_key,
                 key_burst=settings.rate_limit_per_key_burst,

@@ -92,7 +92,18 @@ class SidecarSettings(BaseSettings):
         le=1,
         description=(
             "OPSCORE_REPORT_LINGER_SECONDS: how long a report that cannot finish a task "
-            "(`active`) waits to share a write with the next one; 0 disables it."
+            "(`active`) waits to share a write with the next one; 0 disables it "
+            "(and the repeat linger below)."
+        ),
+    )
+    report_repeat_linger_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description=(
+            "OPSCORE_REPORT_REPEAT_LINGER_SECONDS: how long a heartbeat that repeats the "
+            "agent's stored state (it only refreshes liveness) may wait to share a write; "
+            "never less than OPSCORE_REPORT_LINGER_SECONDS, off when that is 0."
         ),
     )
     rate_limit_per_key: float = Field(

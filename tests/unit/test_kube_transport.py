@@ -1,0 +1,111 @@
+"""The httpx-over-aiohttp transport behind KubeClient's requests: same httpx API, same
+httpx errors, connections reused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from opscore_kube.transport import AiohttpTransport
+from opscore_testbed.processes import free_port
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[tuple[str, str, bytes, str | None]]]]:
+    """A local HTTP server echoing what it got; yields its URL and the requests seen
+    (method, path with query, body, the peer's port)."""
+    seen: list[tuple[str, str, bytes, str | None]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        seen.append((request.method, request.path_qs, body, str(peer[1]) if peer else None))
+        return web.json_response(
+            {"content_type": request.headers.get("Content-Type"), "length": len(body)},
+            status=201 if request.method == "POST" else 200,
+            headers={"X-Echo": request.headers.get("X-Test", "")},
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_requests_and_responses_keep_the_httpx_api(
+    server: tuple[str, list[tuple[str, str, bytes, str | None]]],
+) -> None:
+    url, seen = server
+    async with httpx.AsyncClient(
+        base_url=url, transport=AiohttpTransport(max_connections=4)
+    ) as client:
+        resp = await client.patch(
+            "/apis/x/status",
+            params={"a": "b c"},
+            content=b'{"status": {}}',
+            headers={"Content-Type": "application/merge-patch+json", "X-Test": "yes"},
+        )
+        assert resp.status_code == 200
+        assert resp.headers["X-Echo"] == "yes"
+        assert resp.json() == {"content_type": "application/merge-patch+json", "length": 14}
+        created = await client.post("/objects", json={"k": 1})
+        assert created.status_code == 201
+    assert [(m, p, b) for m, p, b, _ in seen] == [
+        ("PATCH", "/apis/x/status?a=b+c", b'{"status": {}}'),
+        ("POST", "/objects", json.dumps({"k": 1}, separators=(",", ":")).encode()),
+    ]
+
+
+async def test_sequential_requests_reuse_one_connection(
+    server: tuple[str, list[tuple[str, str, bytes, str | None]]],
+) -> None:
+    url, seen = server
+    async with httpx.AsyncClient(
+        base_url=url, transport=AiohttpTransport(max_connections=4)
+    ) as client:
+        for _ in range(5):
+            (await client.get("/ping")).raise_for_status()
+    assert len({peer for *_, peer in seen}) == 1  # no new connection (or TLS handshake) each
+
+
+async def test_unreachable_server_is_an_httpx_transport_error() -> None:
+    port = free_port()  # nothing listens there
+    async with httpx.AsyncClient(transport=AiohttpTransport(max_connections=1)) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_slow_answer_is_an_httpx_read_timeout() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with httpx.AsyncClient(
+            transport=AiohttpTransport(max_connections=1), timeout=httpx.Timeout(0.2)
+        ) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(f"http://127.0.0.1:{port}/")
+    finally:
+        release.set()
+        await runner.cleanup()
