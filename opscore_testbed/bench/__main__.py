@@ -59,6 +59,8 @@ async def run(
         if "B4" in wanted:
             rows.append(await scenarios.b4_ingestion(bench, ceiling))
             _show(rows[-1])
+            rows.append(await scenarios.b4_ingestion(bench, ceiling, heartbeats_only=True))
+            _show(rows[-1])
         if "B5" in wanted:
             rows.append(await scenarios.b5_scale(bench))
             _show(rows[-1])
