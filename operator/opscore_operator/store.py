@@ -7,7 +7,7 @@ would get dispatched twice). Older resourceVersions never overwrite newer ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Key = tuple[str, str]  # (namespace, name)
@@ -44,12 +44,16 @@ def _version(body: Body) -> int | None:
 
 
 class ObjectCache:
-    """Latest known body per (namespace, name), plus a per-version memo of parsed forms."""
+    """Latest known body per (namespace, name), plus a per-version memo of parsed forms.
+
+    `listeners` are told the key of every body stored or deleted (an informer's event
+    handlers), so what is derived from the bodies can be kept current incrementally."""
 
     def __init__(self) -> None:
         self._items: dict[Key, Body] = {}
         self._tombstones: dict[Key, int] = {}
         self._memo: dict[Key, tuple[int | None, Any]] = {}
+        self.listeners: list[Callable[[Key], None]] = []
 
     def __len__(self) -> int:
         return len(self._items)
@@ -68,6 +72,7 @@ class ObjectCache:
             return False
         self._items[key] = body
         self._tombstones.pop(key, None)
+        self._changed(key)
         return True
 
     def delete(self, body: Body) -> None:
@@ -77,6 +82,11 @@ class ObjectCache:
         version = _version(body)
         if version is not None:
             self._tombstones[key] = version
+        self._changed(key)
+
+    def _changed(self, key: Key) -> None:
+        for listener in self.listeners:
+            listener(key)
 
     def get(self, key: Key) -> Body | None:
         return self._items.get(key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opscore_logic.agent_model import AgentSpec, AgentState, AgentStatus
-from opscore_logic.lifecycle import Workload, observed_state, readiness
+from opscore_logic.lifecycle import Workload, heartbeat_deadline, observed_state, readiness
 from opscore_logic.selection import AgentView, select_agent
 from opscore_operator.ledger import Ledger
 from opscore_operator.store import Key, ObjectCache
@@ -49,6 +49,40 @@ def parse_agent(cache: ObjectCache, key: Key) -> ParsedAgent | None:
     return parsed
 
 
+def agent_view(
+    *,
+    cache: ObjectCache,
+    ledger: Ledger,
+    missing: Mapping[Key, str],
+    key: Key,
+    now: datetime,
+) -> tuple[AgentView | None, datetime | None]:
+    """One agent's view at `now`, and its heartbeat deadline: the view stays the same
+    until then (unless the Agent, its tasks in flight or its AgentKit mark change)."""
+    parsed = parse_agent(cache, key)
+    if parsed is None:
+        return None, None
+    name = key[1]
+    spec, status = parsed.spec, parsed.status
+    active = ledger.active(key)
+    state = observed_state(spec, status.reports, now)
+    workload = Workload(active_tasks=active, missing_reason=missing.get(key))
+    ready, _, _ = readiness(spec, status.reports, workload, now)
+    view = AgentView(
+        name=name,
+        agent_id=spec.agent_id or name,
+        agent_name=spec.agent_name,
+        capabilities=frozenset(spec.capabilities),
+        labels=parsed.labels,
+        ready=ready,
+        free_slots=max(0, spec.max_concurrent_tasks - active) if ready else 0,
+        offline=state is AgentState.OFFLINE,
+        last_dispatch_at=ledger.last_dispatch.get(key),
+        reports=tuple(status.reports),
+    )
+    return view, heartbeat_deadline(spec, status.reports)
+
+
 def agent_views(
     *,
     cache: ObjectCache,
@@ -57,39 +91,27 @@ def agent_views(
     namespace: str,
     now: datetime,
 ) -> dict[str, AgentView]:
+    """Every agent of the namespace, built from scratch: the reference `AgentPools`
+    keeps equal incrementally."""
     views: dict[str, AgentView] = {}
     for body in cache.in_namespace(namespace):
         name = body["metadata"]["name"]
-        key = (namespace, name)
-        parsed = parse_agent(cache, key)
-        if parsed is None:
-            continue
-        spec, status = parsed.spec, parsed.status
-        active = ledger.active(key)
-        state = observed_state(spec, status.reports, now)
-        workload = Workload(active_tasks=active, missing_reason=missing.get(key))
-        ready, _, _ = readiness(spec, status.reports, workload, now)
-        views[name] = AgentView(
-            name=name,
-            agent_id=spec.agent_id or name,
-            agent_name=spec.agent_name,
-            capabilities=frozenset(spec.capabilities),
-            labels=parsed.labels,
-            ready=ready,
-            free_slots=max(0, spec.max_concurrent_tasks - active) if ready else 0,
-            offline=state is AgentState.OFFLINE,
-            last_dispatch_at=ledger.last_dispatch.get(key),
-            reports=tuple(status.reports),
+        view, _ = agent_view(
+            cache=cache, ledger=ledger, missing=missing, key=(namespace, name), now=now
         )
+        if view is not None:
+            views[name] = view
     return views
 
 
-def after_waiters(views: dict[str, AgentView], waiters: list[Waiter]) -> dict[str, AgentView]:
+def after_waiters(views: dict[str, AgentView], waiters: Iterable[Waiter]) -> dict[str, AgentView]:
     """The agents left once the waiters ahead (higher priority, older) take what fits them.
 
     A greedy simulation of what those workflows will get when they are reconciled, so a
-    younger workflow does not take an agent an older one is waiting for.
+    younger workflow does not take an agent an older one is waiting for. (The reference
+    for `candidates.agents_for_pass`, which does the same from the indexed pool.)
     """
+    waiters = list(waiters)
     if not waiters:
         return views
     left = dict(views)
