@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from opscore_kube import KubeClient
+from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeClient
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
 from opscore_operator import metrics
@@ -25,6 +25,7 @@ from opscore_operator.agentkit_marks import (
 from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS, AgentIndex, AgentReconciler
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
+from opscore_operator.initial_sync import InitialSync
 from opscore_operator.ledger import Ledger
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
@@ -100,9 +101,10 @@ class Runtime:
                     "polling AgentKit stays off (it needs a namespace to create Agents in)"
                 )
         self._tasks: list[asyncio.Task[None]] = []
-        # Set once kopf has handed over the initial listings (see handlers.py): no
+        # Set once the initial listings are in the caches (see initial_sync.py): no
         # reconcile runs before, so none decides from half the picture.
         self.synced = asyncio.Event()
+        self.initial_sync = InitialSync(self.kube)
 
     def start(self) -> None:
         self.recorder.start()
@@ -146,8 +148,22 @@ class Runtime:
         await self.synced.wait()
         await work()
 
+    async def sync(self, namespaces: list[str | None]) -> None:
+        """List templates, Workflows and Agents in `namespaces` into the caches (the
+        ledger adopts the tasks in flight on the way), then let the workers start."""
+        await self.initial_sync.list_all(
+            [
+                (WORKFLOW_TEMPLATES, self.on_template),
+                (WORKFLOWS, self.on_workflow),
+                (AGENTS, self.on_agent),
+            ],
+            namespaces,
+        )
+        self.caches_synced()
+        self._tasks.append(asyncio.create_task(self.initial_sync.sweep(), name="sync-sweep"))
+
     def caches_synced(self) -> None:
-        """Kopf has delivered the initial listings of Workflows, Agents and templates."""
+        """The initial listings of Workflows, Agents and templates are in the caches."""
         if self.synced.is_set():
             return
         self.synced.set()
@@ -166,7 +182,8 @@ class Runtime:
             self.workflows.delete(obj)
             self.reachability.forget(key_of(obj))
         else:
-            self.workflows.upsert(obj)
+            if not self.workflows.upsert(obj):
+                return  # not newer than what the cache holds: nothing new to decide on
             if not self.synced.is_set():
                 self._adopt(obj)
         self.workflow_queue.add(key_of(obj))
@@ -227,8 +244,8 @@ class Runtime:
     def on_template(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.templates.delete(obj)
-        else:
-            self.templates.upsert(obj)
+        elif not self.templates.upsert(obj):
+            return
         namespace, name = key_of(obj)
         for key in self.workflows.snapshot_keys():
             body = self.workflows.get(key)
