@@ -394,6 +394,8 @@ async def _operator_gauges(client: httpx.AsyncClient, url: str) -> dict[str, flo
                 out[f"reconciles:{sample.labels.get('result')}"] = sample.value
             elif sample.name == "opscore_agent_reconciles_total":
                 out[f"agent_reconciles:{sample.labels.get('result')}"] = sample.value
+            elif sample.name == "opscore_events_total":
+                out[f"events:{sample.labels.get('result')}"] = sample.value
     return out
 
 
@@ -469,7 +471,7 @@ def _restart(stack: OpsCoreStack) -> Any:
 
 async def _settle(client: httpx.AsyncClient, url: str, n: int, within: float) -> float:
     """When the operator holds every object, its queues (workflows and agents) are empty
-    and it stopped working."""
+    and it stopped working (reconciling, posting Events)."""
     deadline = time.monotonic() + within
     last: float | None = None
     quiet_since: float | None = None
@@ -490,8 +492,12 @@ async def _settle(client: httpx.AsyncClient, url: str, n: int, within: float) ->
         )
         work = sum(
             g.get(f"{kind}:{result}", 0)
-            for kind in ("reconciles", "agent_reconciles")
-            for result in ("ok", "error")
+            for kind, results in (
+                ("reconciles", ("ok", "error")),
+                ("agent_reconciles", ("ok", "error")),
+                ("events", ("posted", "failed", "dropped")),  # Events trail the work
+            )
+            for result in results
         )
         now = time.monotonic()
         if seen and idle and work == last:
