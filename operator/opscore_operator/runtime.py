@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeClient
+from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeApiError, KubeClient
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
 from opscore_operator import metrics
@@ -148,17 +148,24 @@ class Runtime:
         await self.synced.wait()
         await work()
 
-    async def sync(self, namespaces: list[str | None]) -> None:
+    async def sync(self, namespaces: list[str | None], retry_after: float = 2.0) -> None:
         """List templates, Workflows and Agents in `namespaces` into the caches (the
-        ledger adopts the tasks in flight on the way), then let the workers start."""
-        await self.initial_sync.list_all(
-            [
-                (WORKFLOW_TEMPLATES, self.on_template),
-                (WORKFLOWS, self.on_workflow),
-                (AGENTS, self.on_agent),
-            ],
-            namespaces,
-        )
+        ledger adopts the tasks in flight on the way), then let the workers start. An
+        API server that does not answer is asked again until it does (listing twice is
+        harmless: a body no newer than the cached one is ignored)."""
+        kinds = [
+            (WORKFLOW_TEMPLATES, self.on_template),
+            (WORKFLOWS, self.on_workflow),
+            (AGENTS, self.on_agent),
+        ]
+        while True:
+            try:
+                await self.initial_sync.list_all(kinds, namespaces)
+            except KubeApiError as exc:
+                logger.warning("initial listing failed (%s); retrying in %.0fs", exc, retry_after)
+                await asyncio.sleep(retry_after)
+            else:
+                break
         self.caches_synced()
         self._tasks.append(asyncio.create_task(self.initial_sync.sweep(), name="sync-sweep"))
 
