@@ -89,8 +89,8 @@ async def template_event(event: kopf.RawEvent, **_: Any) -> None:
 def _deliver(
     plural: str, event: kopf.RawEvent, deliver: Callable[[str | None, dict[str, Any]], None]
 ) -> None:
-    """Every watch event, kopf's own listing included (type None): the runtime ignores a
-    body no newer than the one it holds."""
+    """Every watch event, kopf's own listing included (type None); an older body never
+    replaces a newer one in the runtime's caches."""
     body = dict(cast(dict[str, Any], event["object"]))
     kind = event.get("type")
     deliver(kind if kind in ("ADDED", "MODIFIED", "DELETED") else None, body)

@@ -7,8 +7,9 @@ Kopf's own way to get that ordering (`@kopf.index` handlers, which run for the w
 initial listing before any other handler) costs O(n^2) at startup: kopf keeps a toggle
 per listed object and wakes every waiting object's worker on each toggle change (20,000
 objects: tens of minutes). So the operator lists for itself, in pages, in its startup
-handler, and kopf's watch events (its own listing included) only keep the caches current:
-a body that is not newer than the cached one is ignored.
+handler, and kopf's watch events (its own listing included) keep the caches current from
+there (an older body never replaces a newer one; the handlers are level-based, so seeing
+an object twice costs a pass, nothing else).
 
 One gap is closed afterwards: an object deleted between this LIST and kopf's would stay in
 the cache (kopf neither lists it nor sees its deletion). Every listed object is confirmed

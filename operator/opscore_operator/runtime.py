@@ -152,7 +152,7 @@ class Runtime:
         """List templates, Workflows and Agents in `namespaces` into the caches (the
         ledger adopts the tasks in flight on the way), then let the workers start. An
         API server that does not answer is asked again until it does (listing twice is
-        harmless: a body no newer than the cached one is ignored)."""
+        harmless: the handlers are level-based)."""
         kinds = [
             (WORKFLOW_TEMPLATES, self.on_template),
             (WORKFLOWS, self.on_workflow),
@@ -189,8 +189,7 @@ class Runtime:
             self.workflows.delete(obj)
             self.reachability.forget(key_of(obj))
         else:
-            if not self.workflows.upsert(obj):
-                return  # not newer than what the cache holds: nothing new to decide on
+            self.workflows.upsert(obj)
             if not self.synced.is_set():
                 self._adopt(obj)
         self.workflow_queue.add(key_of(obj))
@@ -251,8 +250,8 @@ class Runtime:
     def on_template(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.templates.delete(obj)
-        elif not self.templates.upsert(obj):
-            return
+        else:
+            self.templates.upsert(obj)
         namespace, name = key_of(obj)
         for key in self.workflows.snapshot_keys():
             body = self.workflows.get(key)

@@ -77,16 +77,16 @@ class ObjectCache:
         return len(self._items)
 
     def upsert(self, body: Body) -> bool:
-        """Store `body` unless what we hold is as new or newer (the same resourceVersion
-        is the same object: a watch event echoing the answer to our own write, or an
-        object listed twice). Returns whether it was stored."""
+        """Store `body` unless what we hold is newer. Returns whether it was stored (a
+        body of the same version is: the watch event echoing the answer to our own write
+        wakes the object's handlers again, and the reconcilers rely on that pass)."""
         _slim(body)
         key = key_of(body)
         new = _version(body)
         held = self._items.get(key)
         if held is not None:
             old = _version(held)
-            if old is not None and new is not None and new <= old:
+            if old is not None and new is not None and new < old:
                 return False
         elif key in self._tombstones and new is not None and new <= self._tombstones[key]:
             return False

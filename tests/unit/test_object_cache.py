@@ -1,5 +1,5 @@
-"""The operator's object cache: newest body wins, listeners hear every change, and
-stored bodies share their strings."""
+"""The operator's object cache: an older body never replaces a newer one, listeners hear
+every change, and stored bodies share their strings."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_only_a_newer_body_is_stored_and_listeners_hear_each_change() -> None:
     heard: list[Key] = []
     cache.listeners.append(heard.append)
     assert cache.upsert(body("a", 5))
-    assert not cache.upsert(body("a", 5))  # the same version again: an echo
+    assert cache.upsert(body("a", 5))  # the same version again (an echo): handled again
     assert not cache.upsert(body("a", 4))
     assert cache.upsert(body("a", 6, message="newer"))
     stored = cache.get(("ns", "a"))
@@ -40,7 +40,7 @@ def test_only_a_newer_body_is_stored_and_listeners_hear_each_change() -> None:
     cache.delete(body("a", 7))
     assert cache.get(("ns", "a")) is None
     assert not cache.upsert(body("a", 7))  # older than the deletion
-    assert heard == [("ns", "a")] * 3
+    assert heard == [("ns", "a")] * 4
 
 
 def test_stored_bodies_equal_what_was_given_and_share_their_strings() -> None:
