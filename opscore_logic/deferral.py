@@ -14,7 +14,7 @@ clock starts at the first write's `startTime`, so that write must not move).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from opscore_logic.engine import Decision
 from opscore_logic.selection import AgentView, step_fits
@@ -27,16 +27,26 @@ from opscore_logic.workflow_model import (
 )
 
 
+def serves_in(agents: Mapping[str, AgentView]) -> Callable[[Step], bool]:
+    """`serves` computed over `agents` (all of them: for tests and small pools)."""
+
+    def serves(step: Step) -> bool:
+        return any((a.ready or a.busy) and step_fits(step, a) for a in agents.values())
+
+    return serves
+
+
 def deferrable_first_write(
     *,
     old: WorkflowStatus,
     decision: Decision,
     spec: WorkflowSpec,
     steps: Sequence[Step] | None,
-    agents: Mapping[str, AgentView],
+    serves: Callable[[Step], bool],
 ) -> bool:
     """True when `decision` is a never-written run's first status and only says that its
-    steps wait for capacity (see the module docstring)."""
+    steps wait for capacity (see the module docstring). `serves(step)`: some agent that
+    fits the step is ready, or not ready only because every slot is taken."""
     if old.phase is not None or steps is None:
         return False
     if decision.dispatches or decision.releases or decision.delete:
@@ -55,9 +65,7 @@ def deferrable_first_write(
         step = by_name.get(entry.name)
         if entry.phase is not StepPhase.QUEUED or step is None:
             return False
-        if not any(
-            (agent.ready or agent.busy) and step_fits(step, agent) for agent in agents.values()
-        ):
+        if not serves(step):
             return False
         queued = True
     return queued

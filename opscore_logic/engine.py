@@ -18,7 +18,7 @@ Succeeded, and the same pass dispatches whatever became ready (`_start_ready`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,7 +27,7 @@ from opscore_logic.backoff import retry_delay
 from opscore_logic.conditions import set_condition
 from opscore_logic.graph import dependencies, graph_problems, topological_order
 from opscore_logic.outcomes import infer_outcome
-from opscore_logic.selection import AgentView, select_agent, why_no_agent
+from opscore_logic.selection import AgentView, queued_message, select_agent, why_no_agent
 from opscore_logic.templating import Scope, TemplateError, evaluate_condition, render
 from opscore_logic.workflow_model import (
     RetryPolicy,
@@ -125,12 +125,19 @@ def reconcile(
     inputs: Mapping[str, Any] | None = None,
     resolve_error: str | None = None,
     failed_dispatches: Mapping[str, str] | None = None,
+    count_fitting: Callable[[Step], int] | None = None,
 ) -> Decision:
     """Decide the next status and actions for one workflow (see module docstring).
 
     `inputs` are the effective inputs (template defaults merged), `spec.inputs` if None.
     `failed_dispatches` maps task ids AgentKit never accepted to why: those attempts go
     back to the queue without spending a retry (the task never reached an agent).
+
+    `agents` holds at least the agents named in `status` and, for each step, the ones it
+    could be given now (free, fitting) that come first in `select_agent`'s order, as many
+    as there are steps; at scale the operator passes just those. `count_fitting` then
+    says how many agents of all fit a step (for a queued step's message); when None they
+    are counted in `agents`.
     """
     status = status.model_copy(deep=True)
     decision = Decision(status=status)
@@ -196,7 +203,9 @@ def reconcile(
             _advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
 
     scope_inputs = dict(spec.inputs if inputs is None else inputs)
-    _start_ready(ref, spec, scope_inputs, status, steps, entries, free, decision, now)
+    _start_ready(
+        ref, spec, scope_inputs, status, steps, entries, free, decision, now, count_fitting
+    )
     _conclude(ref, spec, status, decision, steps, now)
     return _finalise(ref, status, decision, old_phase, now)
 
@@ -331,6 +340,7 @@ def _start_ready(
     agents: dict[str, AgentView],
     decision: Decision,
     now: datetime,
+    count_fitting: Callable[[Step], int] | None = None,
 ) -> None:
     deps = dependencies(steps)
     # Dependencies first (so a skip or failure reaches all dependents in this pass), then
@@ -376,7 +386,11 @@ def _start_ready(
             continue
         agent = select_agent(step, agents.values())
         if agent is None:
-            message = why_no_agent(step, agents.values())
+            message = (
+                why_no_agent(step, agents.values())
+                if count_fitting is None
+                else queued_message(step, count_fitting(step))
+            )
             entry.phase = StepPhase.QUEUED
             entry.reason = "NoAgentAvailable"
             entry.message = message

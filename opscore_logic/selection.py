@@ -57,7 +57,12 @@ def select_agent(step: Step, agents: Iterable[AgentView]) -> AgentView | None:
     candidates = [a for a in agents if a.ready and a.free_slots > 0 and step_fits(step, a)]
     if not candidates:
         return None
-    return min(candidates, key=lambda a: (_utc(a.last_dispatch_at), a.name))
+    return min(candidates, key=dispatch_order)
+
+
+def dispatch_order(agent: AgentView) -> tuple[datetime, str]:
+    """The order `select_agent` prefers agents in: least recently dispatched to, then name."""
+    return (_utc(agent.last_dispatch_at), agent.name)
 
 
 def _utc(moment: datetime | None) -> datetime:
@@ -72,7 +77,11 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 def why_no_agent(step: Step, agents: Iterable[AgentView]) -> str:
     """A one-line reason for a Queued step, for status and `kubectl describe`."""
-    fitting = [a for a in agents if step_fits(step, a)]
+    return queued_message(step, sum(1 for a in agents if step_fits(step, a)))
+
+
+def queued_message(step: Step, fitting: int) -> str:
+    """`why_no_agent`, given how many agents fit the step (ready or not)."""
     if step.agent is not None:
         if not fitting:
             return f"waiting for agent {step.agent!r} (no such Agent yet)"
@@ -80,6 +89,4 @@ def why_no_agent(step: Step, agents: Iterable[AgentView]) -> str:
     wanted = ", ".join(step.capabilities or []) or "any capability"
     if not fitting:
         return f"waiting for an agent with capabilities [{wanted}] (none registered)"
-    return (
-        f"waiting for a free agent with capabilities [{wanted}] ({len(fitting)} busy or not ready)"
-    )
+    return f"waiting for a free agent with capabilities [{wanted}] ({fitting} busy or not ready)"

@@ -9,6 +9,7 @@ Retry-After, bounded retries and a Prometheus counter per verb and code.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import random
@@ -125,6 +126,25 @@ class KubeClient:
         if field_selector:
             params["fieldSelector"] = field_selector
         return await self._request("GET", resource.path(namespace), verb="list", params=params)
+
+    async def list_pages(
+        self, resource: Resource, namespace: str | None = None, *, limit: int = 500
+    ) -> AsyncIterator[builtins.list[Body]]:
+        """The collection in pages of `limit` items (`continue` tokens), so a large one is
+        never held as one response. Items get `apiVersion` and `kind`, as a GET gives."""
+        params: dict[str, str] = {"limit": str(limit)}
+        while True:
+            page = await self._request("GET", resource.path(namespace), verb="list", params=params)
+            kind = str(page.get("kind", "")).removesuffix("List")
+            items: builtins.list[Body] = page.get("items") or []
+            for item in items:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", kind)
+            yield items
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            params = {"limit": str(limit), "continue": str(token)}
 
     async def create(self, resource: Resource, namespace: str | None, body: Body) -> Body:
         return await self._request("POST", resource.path(namespace), verb="create", json=body)

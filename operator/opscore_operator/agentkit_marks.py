@@ -17,7 +17,7 @@ Two facts come only from dispatching, never from a watch event, so they live her
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from opscore_operator.store import Key
@@ -31,6 +31,11 @@ class MissingInAgentKit(Mapping[Key, str]):
 
     def __init__(self) -> None:
         self._marks: dict[Key, tuple[str, int | None]] = {}
+        self.listeners: list[Callable[[Key], None]] = []  # told every key marked or cleared
+
+    def _changed(self, key: Key) -> None:
+        for listener in self.listeners:
+            listener(key)
 
     def __getitem__(self, key: Key) -> str:
         return self._marks[key][0]
@@ -43,10 +48,14 @@ class MissingInAgentKit(Mapping[Key, str]):
 
     def mark(self, key: Key, reason: str, generation: int | None) -> None:
         self._marks[key] = (reason, generation)
+        self._changed(key)
 
     def clear(self, key: Key) -> bool:
         """Drop the mark; whether there was one."""
-        return self._marks.pop(key, None) is not None
+        if self._marks.pop(key, None) is None:
+            return False
+        self._changed(key)
+        return True
 
     def clear_if_changed(self, key: Key, generation: int | None) -> bool:
         """Drop the mark when the Agent's spec moved past the generation it was set at."""
@@ -54,6 +63,7 @@ class MissingInAgentKit(Mapping[Key, str]):
         if held is None or generation is None or held[1] is None or generation <= held[1]:
             return False
         del self._marks[key]
+        self._changed(key)
         return True
 
 

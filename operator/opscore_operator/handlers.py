@@ -4,29 +4,31 @@ to the runtime. Run with `kopf run -m opscore_operator.handlers --namespace NS`.
 Handlers are `async` on purpose: kopf runs plain `def` handlers in a thread pool, and the
 runtime's queues belong to the event loop.
 
-Only `index` and `on.event` handlers are used: they are level-based (the runtime decides
-from the whole observed state), they write nothing of kopf's own to the objects (no
-progress annotations, no finalizers), and they add no wait on the report -> dispatch path.
+Only `on.event` handlers are used: they are level-based (the runtime decides from the
+whole observed state), they write nothing of kopf's own to the objects (no progress
+annotations, no finalizers), and they add no wait on the report -> dispatch path.
 
-The index handlers feed the runtime. Kopf runs them for every object of the initial
-listings of all three kinds before it runs any other handler, so the caches and the ledger
-of tasks in flight are complete before the first reconcile (an informer's cache sync): a
-restarted operator that reconciled one workflow before it had seen the others would give
-their busy agents a second task. Index handlers never see deletions; the event handlers
-pass those on, and the first of them tells the runtime that its caches are synced.
+Before the first reconcile the caches must hold every object (an informer's cache sync):
+a restarted operator that reconciled one workflow before it had seen the others would
+give their busy agents a second task. The startup handler lists the three kinds itself
+(`initial_sync.py` says why not kopf's index handlers, and how an object deleted before
+kopf's own listing is forgotten); kopf's events keep the caches current from there.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
 
 from opscore_kube.resources import GROUP, VERSION
+from opscore_operator.initial_sync import watched_namespaces
 from opscore_operator.logs import configure_logging
 from opscore_operator.runtime import Runtime
 from opscore_operator.settings import OperatorSettings
+from opscore_operator.store import key_of
 
 _runtime: Runtime | None = None
 
@@ -47,6 +49,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # restart of the operator.
     settings.scanning.disabled = True
     settings.batching.batch_window = 0.005  # kopf's default 0.1 s would sit on every step
+    settings.watching.chunk_size = 500  # kopf's listing in pages, as the sync's
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
@@ -54,6 +57,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     configure_logging(operator_settings.log_level)
     _runtime = Runtime(operator_settings)
     _runtime.start()
+    await _runtime.sync(watched_namespaces(sys.argv[1:]))
 
 
 @kopf.on.cleanup()
@@ -67,40 +71,27 @@ def workqueue_depth(**_: Any) -> int:
     return len(runtime().workflow_queue)
 
 
-@kopf.index(GROUP, VERSION, "workflows")
-async def workflow_seen(body: kopf.Body, **_: Any) -> None:
-    runtime().on_workflow(None, dict(body))
-
-
-@kopf.index(GROUP, VERSION, "agents")
-async def agent_seen(body: kopf.Body, **_: Any) -> None:
-    runtime().on_agent(None, dict(body))
-
-
-@kopf.index(GROUP, VERSION, "workflowtemplates")
-async def template_seen(body: kopf.Body, **_: Any) -> None:
-    runtime().on_template(None, dict(body))
-
-
 @kopf.on.event(GROUP, VERSION, "workflows")
 async def workflow_event(event: kopf.RawEvent, **_: Any) -> None:
-    _after_indexing(event, runtime().on_workflow)
+    _deliver("workflows", event, runtime().on_workflow)
 
 
 @kopf.on.event(GROUP, VERSION, "agents")
 async def agent_event(event: kopf.RawEvent, **_: Any) -> None:
-    _after_indexing(event, runtime().on_agent)
+    _deliver("agents", event, runtime().on_agent)
 
 
 @kopf.on.event(GROUP, VERSION, "workflowtemplates")
 async def template_event(event: kopf.RawEvent, **_: Any) -> None:
-    _after_indexing(event, runtime().on_template)
+    _deliver("workflowtemplates", event, runtime().on_template)
 
 
-def _after_indexing(
-    event: kopf.RawEvent, deliver: Callable[[str | None, dict[str, Any]], None]
+def _deliver(
+    plural: str, event: kopf.RawEvent, deliver: Callable[[str | None, dict[str, Any]], None]
 ) -> None:
-    """The index handler has delivered every other event already."""
-    if event.get("type") == "DELETED":
-        deliver("DELETED", cast(dict[str, Any], event["object"]))
-    runtime().caches_synced()
+    """Every watch event, kopf's own listing included (type None); an older body never
+    replaces a newer one in the runtime's caches."""
+    body = dict(cast(dict[str, Any], event["object"]))
+    kind = event.get("type")
+    deliver(kind if kind in ("ADDED", "MODIFIED", "DELETED") else None, body)
+    runtime().initial_sync.confirm(plural, key_of(body))

@@ -8,6 +8,7 @@ restart it is rebuilt from the workflows' statuses (`adopt`): status is the reco
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -32,6 +33,12 @@ class Ledger:
         self.last_dispatch: dict[Key, datetime] = {}
         self._succeeded: dict[Key, int] = defaultdict(int)
         self._failed: dict[Key, int] = defaultdict(int)
+        # Told the agent whose tasks in flight (or last dispatch) changed.
+        self.listeners: list[Callable[[Key], None]] = []
+
+    def _changed(self, agent: Key) -> None:
+        for listener in self.listeners:
+            listener(agent)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -75,6 +82,7 @@ class Ledger:
         self._by_agent[agent][task.task_id] = task
         self._by_workflow[task.workflow].add((agent, task.task_id))
         self.last_dispatch[agent] = task.since
+        self._changed(agent)
 
     def release(
         self, agent: Key, task_id: str, result: Literal["succeeded", "failed", "abandoned"]
@@ -83,6 +91,7 @@ class Ledger:
         if task is None:
             return
         self._by_workflow[task.workflow].discard((agent, task_id))
+        self._changed(agent)
         if result == "succeeded":
             self._succeeded[agent] += 1
         elif result == "failed":
@@ -108,6 +117,8 @@ class Ledger:
             if self._by_agent.get(agent, {}).pop(task_id, None) is not None:
                 freed.add(agent)
         self._adopted.discard(workflow)
+        for agent in freed:
+            self._changed(agent)
         return freed
 
     def is_adopted(self, workflow: Key) -> bool:

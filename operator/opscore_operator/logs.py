@@ -56,6 +56,9 @@ def configure_logging(level: str) -> None:
     # One line per API request would drown the lines about work (the sidecar does the same;
     # opscore_kube_api_requests_total counts them instead).
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # Likewise kopf's "Handler 'workflow_event' succeeded." for every watch event (20,000
+    # lines for a restart at 20,000 objects); its warnings and errors still show.
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, root.level))
 
 
 def kopf_verbosity(level: str) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from opscore_kube import KubeClient
+from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeApiError, KubeClient
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
 from opscore_operator import metrics
@@ -25,6 +25,7 @@ from opscore_operator.agentkit_marks import (
 from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS, AgentIndex, AgentReconciler
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
+from opscore_operator.initial_sync import InitialSync
 from opscore_operator.ledger import Ledger
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
@@ -104,9 +105,10 @@ class Runtime:
                     "polling AgentKit stays off (it needs a namespace to create Agents in)"
                 )
         self._tasks: list[asyncio.Task[None]] = []
-        # Set once kopf has handed over the initial listings (see handlers.py): no
+        # Set once the initial listings are in the caches (see initial_sync.py): no
         # reconcile runs before, so none decides from half the picture.
         self.synced = asyncio.Event()
+        self.initial_sync = InitialSync(self.kube)
 
     def start(self) -> None:
         self.recorder.start()
@@ -153,8 +155,29 @@ class Runtime:
         await self.synced.wait()
         await work()
 
+    async def sync(self, namespaces: list[str | None], retry_after: float = 2.0) -> None:
+        """List templates, Workflows and Agents in `namespaces` into the caches (the
+        ledger adopts the tasks in flight on the way), then let the workers start. An
+        API server that does not answer is asked again until it does (listing twice is
+        harmless: the handlers are level-based)."""
+        kinds = [
+            (WORKFLOW_TEMPLATES, self.on_template),
+            (WORKFLOWS, self.on_workflow),
+            (AGENTS, self.on_agent),
+        ]
+        while True:
+            try:
+                await self.initial_sync.list_all(kinds, namespaces)
+            except KubeApiError as exc:
+                logger.warning("initial listing failed (%s); retrying in %.0fs", exc, retry_after)
+                await asyncio.sleep(retry_after)
+            else:
+                break
+        self.caches_synced()
+        self._tasks.append(asyncio.create_task(self.initial_sync.sweep(), name="sync-sweep"))
+
     def caches_synced(self) -> None:
-        """Kopf has delivered the initial listings of Workflows, Agents and templates."""
+        """The initial listings of Workflows, Agents and templates are in the caches."""
         if self.synced.is_set():
             return
         self.synced.set()

@@ -1,13 +1,22 @@
 """Steps waiting for an agent, across workflows, in the order they get one:
-higher `priority` first, then older workflows (so none starves)."""
+higher `priority` first, then older workflows (so none starves).
+
+Kept sorted per namespace (a bisect-ordered list of ranks), so a reconcile asks for the
+waiters ahead of it without sorting or scanning the whole room: a set or a remove costs
+a binary search and a memmove, `ahead_of` walks only the waiters it yields.
+"""
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from opscore_logic.workflow_model import Step
 from opscore_operator.store import Key
+
+Rank = tuple[int, datetime, Key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,14 +27,16 @@ class Waiter:
     steps: tuple[Step, ...]
 
     @property
-    def rank(self) -> tuple[int, datetime, Key]:
+    def rank(self) -> Rank:
         return (-self.priority, self.created, self.workflow)
 
 
 class WaitingRoom:
     def __init__(self) -> None:
         self._waiters: dict[Key, Waiter] = {}
-        self._sorted: list[Waiter] | None = None
+        # Per namespace: the ranks of its waiters, sorted (a rank ends with the workflow's
+        # key, so ranks are unique and name their waiter).
+        self._ranks: dict[str, list[Rank]] = {}
 
     def __len__(self) -> int:
         return len(self._waiters)
@@ -34,25 +45,43 @@ class WaitingRoom:
         if not waiter.steps:
             self.remove(waiter.workflow)
             return
-        if self._waiters.get(waiter.workflow) != waiter:
-            self._waiters[waiter.workflow] = waiter
-            self._sorted = None
+        held = self._waiters.get(waiter.workflow)
+        if held == waiter:
+            return
+        if held is not None:
+            self._unrank(held)
+        self._waiters[waiter.workflow] = waiter
+        bisect.insort(self._ranks.setdefault(waiter.workflow[0], []), waiter.rank)
 
     def remove(self, workflow: Key) -> None:
-        if self._waiters.pop(workflow, None) is not None:
-            self._sorted = None
+        held = self._waiters.pop(workflow, None)
+        if held is not None:
+            self._unrank(held)
+
+    def _unrank(self, waiter: Waiter) -> None:
+        namespace = waiter.workflow[0]
+        ranks = self._ranks[namespace]
+        rank = waiter.rank
+        index = bisect.bisect_left(ranks, rank)
+        if index < len(ranks) and ranks[index] == rank:
+            del ranks[index]
+        if not ranks:
+            del self._ranks[namespace]
+
+    def in_namespace(self, namespace: str) -> Iterator[Waiter]:
+        """The namespace's waiters in order (lazily, as `ahead_of`)."""
+        return self.ahead_of(None, namespace)
 
     def in_order(self) -> list[Waiter]:
-        if self._sorted is None:
-            self._sorted = sorted(self._waiters.values(), key=lambda w: w.rank)
-        return self._sorted
+        """Every waiter, in order (for inspection; the hot paths are per namespace)."""
+        return sorted(self._waiters.values(), key=lambda w: w.rank)
 
-    def ahead_of(self, rank: tuple[int, datetime, Key], namespace: str) -> list[Waiter]:
-        """Waiters in `namespace` that come before `rank`."""
-        out: list[Waiter] = []
-        for waiter in self.in_order():
-            if waiter.rank >= rank:
-                break
-            if waiter.workflow[0] == namespace:
-                out.append(waiter)
-        return out
+    def ahead_of(self, rank: Rank | None, namespace: str) -> Iterator[Waiter]:
+        """Waiters in `namespace` that come before `rank` (all of them when None), in
+        order, lazily: a caller that stops early pays only for what it took. Consume it
+        before the room changes (the reconcilers do, synchronously)."""
+        ranks = self._ranks.get(namespace)
+        if not ranks:
+            return iter(())
+        end = len(ranks) if rank is None else bisect.bisect_left(ranks, rank)
+        return (self._waiters[ranks[index][2]] for index in range(end))

@@ -36,11 +36,12 @@ from opscore_logic.workflow_model import (
 )
 from opscore_operator.agentkit import AgentKitClient, task_message
 from opscore_operator.agentkit_marks import AgentKitReachability, MissingInAgentKit
+from opscore_operator.agentpool import AgentPools
 from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS
+from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
 from opscore_operator.store import Key, ObjectCache
-from opscore_operator.views import after_waiters, agent_views
 from opscore_operator.waiting import Waiter, WaitingRoom
 from opscore_operator.workqueue import WorkQueue
 
@@ -103,6 +104,7 @@ class WorkflowReconciler:
         agent_queue: WorkQueue[Key],
         recorder: EventRecorder,
         reachability: AgentKitReachability | None = None,
+        pools: AgentPools | None = None,
     ) -> None:
         self.kube = kube
         self.agentkit = agentkit
@@ -116,6 +118,7 @@ class WorkflowReconciler:
         self.agent_queue = agent_queue
         self.recorder = recorder
         self.reachability = reachability or AgentKitReachability()
+        self.pools = pools or AgentPools(agents=agents, ledger=ledger, missing=missing_agents)
         self.failed_dispatches: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -191,14 +194,13 @@ class WorkflowReconciler:
             return
         resolved = resolve(spec, template)
         rank = (-spec.priority, ref.created or now, key)
-        views = agent_views(
-            cache=self.agents,
-            ledger=self.ledger,
-            missing=self.missing_agents,
-            namespace=key[0],
-            now=now,
+        pool = self.pools.namespace(key[0], now)
+        views = agents_for_pass(
+            pool,
+            resolved.steps,
+            {entry.agent for entry in status.steps if entry.agent},
+            self.waiting.ahead_of(rank, key[0]),
         )
-        views = after_waiters(views, self.waiting.ahead_of(rank, key[0]))
         decision = reconcile(
             ref=ref,
             spec=spec,
@@ -209,9 +211,10 @@ class WorkflowReconciler:
             inputs=resolved.inputs,
             resolve_error=spec_error or resolved.error,
             failed_dispatches=self.failed_dispatches,
+            count_fitting=pool.count_fitting,
         )
         if deferrable_first_write(
-            old=status, decision=decision, spec=spec, steps=resolved.steps, agents=views
+            old=status, decision=decision, spec=spec, steps=resolved.steps, serves=pool.serves
         ) and not self.reachability.trouble(key):
             # Queued behind busy agents: `phase: Pending` (the CRD default) says it all.
             self._update_waiting(key, spec, ref, resolved.steps, decision)
@@ -481,23 +484,19 @@ class WorkflowReconciler:
         for each free slot, the first waiting workflow (by precedence) that fits it."""
         if not len(self.waiting):
             return
-        views = agent_views(
-            cache=self.agents,
-            ledger=self.ledger,
-            missing=self.missing_agents,
-            namespace=namespace,
-            now=datetime.now(UTC),
-        )
+        pool = self.pools.namespace(namespace, datetime.now(UTC))
+        views = pool.views
+        names = pool.free_names() if agents is None else agents
         slots = {
-            name: view.free_slots
-            for name, view in views.items()
-            if view.ready and view.free_slots > 0 and (agents is None or name in agents)
+            name: views[name].free_slots
+            for name in pool.in_seen_order(names)
+            if views[name].ready and views[name].free_slots > 0
         }
-        for waiter in self.waiting.in_order():
+        if not slots:
+            return
+        for waiter in self.waiting.in_namespace(namespace):
             if not slots:
                 return
-            if waiter.workflow[0] != namespace:
-                continue
             for step in waiter.steps:
                 fit = next((n for n in slots if step_fits(step, views[n])), None)
                 if fit is not None:

@@ -417,6 +417,10 @@ async def _operator_gauges(client: httpx.AsyncClient, url: str) -> dict[str, flo
                 out[f"{sample.name}:{label}"] = sample.value
             elif sample.name == "opscore_workflow_reconciles_total":
                 out[f"reconciles:{sample.labels.get('result')}"] = sample.value
+            elif sample.name == "opscore_agent_reconciles_total":
+                out[f"agent_reconciles:{sample.labels.get('result')}"] = sample.value
+            elif sample.name == "opscore_events_total":
+                out[f"events:{sample.labels.get('result')}"] = sample.value
     return out
 
 
@@ -457,16 +461,18 @@ async def b5_scale(bench: Bench) -> Row:
             rows["create_s"] = round(time.monotonic() - started, 1)
             settled = await _settle(client, url, n, within=900)
             rows["live_settle_s"] = round(settled - started, 1)
-            rows["live_operator_api_writes"] = (
-                await write_counts(bench.kube) - before
-            ).total - 2 * n
+            live = await write_counts(bench.kube) - before
+            rows["live_operator_api_writes"] = live.total - 2 * n
+            rows["live_writes_by_resource"] = dict(live.by_resource)
             # Cold start: a fresh operator observes everything already there.
             before = await write_counts(bench.kube)
             started = time.monotonic()
             operator = stack.start_operator() if stack.operator is None else _restart(stack)
             settled = await _settle(client, url, n, within=600)
             rows["cold_start_settle_s"] = round(settled - started, 1)
-            rows["cold_start_api_writes"] = (await write_counts(bench.kube) - before).total
+            cold = await write_counts(bench.kube) - before
+            rows["cold_start_api_writes"] = cold.total
+            rows["cold_writes_by_resource"] = dict(cold.by_resource)
             rows["operator_rss_mib"] = round(_rss_mib(operator.pid), 1)
         assert stack.sidecar is not None
         rows["sidecar_rss_mib"] = round(_rss_mib(stack.sidecar.pid), 1)
@@ -489,7 +495,8 @@ def _restart(stack: OpsCoreStack) -> Any:
 
 
 async def _settle(client: httpx.AsyncClient, url: str, n: int, within: float) -> float:
-    """When the operator holds every object, its queues are empty and it stopped working."""
+    """When the operator holds every object, its queues (workflows and agents) are empty
+    and it stopped working (reconciling, posting Events)."""
     deadline = time.monotonic() + within
     last: float | None = None
     quiet_since: float | None = None
@@ -503,8 +510,20 @@ async def _settle(client: httpx.AsyncClient, url: str, n: int, within: float) ->
             g.get("opscore_cached_objects:workflow", 0) >= n
             and g.get("opscore_cached_objects:agent", 0) >= n
         )
-        idle = g.get("opscore_workqueue_depth:workflows", 1) == 0
-        work = g.get("reconciles:ok", 0) + g.get("reconciles:error", 0)
+        # Both queues: agent status writes still queued would land in the next phase.
+        idle = (
+            g.get("opscore_workqueue_depth:workflows", 1) == 0
+            and g.get("opscore_workqueue_depth:agents", 1) == 0
+        )
+        work = sum(
+            g.get(f"{kind}:{result}", 0)
+            for kind, results in (
+                ("reconciles", ("ok", "error")),
+                ("agent_reconciles", ("ok", "error")),
+                ("events", ("posted", "failed", "dropped")),  # Events trail the work
+            )
+            for result in results
+        )
         now = time.monotonic()
         if seen and idle and work == last:
             quiet_since = quiet_since or now

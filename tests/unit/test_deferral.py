@@ -8,7 +8,7 @@ from typing import Any
 
 from engine_harness import agent, once, spec, step
 
-from opscore_logic.deferral import deferrable_first_write
+from opscore_logic.deferral import deferrable_first_write, serves_in
 from opscore_logic.selection import AgentView
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus
 
@@ -21,7 +21,7 @@ def deferrable(wf: WorkflowSpec, agents: list[AgentView], **status: Any) -> bool
         decision=decision,
         spec=wf,
         steps=wf.steps,
-        agents={a.name: a for a in agents},
+        serves=serves_in({a.name: a for a in agents}),
     )
 
 
