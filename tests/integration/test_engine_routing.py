@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from engine_support import (
     agent_resource_names,
@@ -21,12 +22,25 @@ from engine_support import (
     when,
     workflow,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from opscore_testbed import kube_views as kv
 from opscore_testbed.processes import wait_until
 from opscore_testbed.stack import OpsCoreStack, StackOptions
 
-SOLO = StackOptions(agents=("solo:work",), task_seconds=1.5)
+SOLO = StackOptions(agents=("solo:work",), task_seconds=3.0)
+
+
+def waiting_for_agents(stack: OpsCoreStack) -> float:
+    """The operator's `opscore_workflows_waiting_for_agents` gauge."""
+    text = httpx.get(
+        f"http://127.0.0.1:{stack.operator_metrics_port}/metrics", timeout=10, trust_env=False
+    ).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "opscore_workflows_waiting_for_agents":
+                return sample.value
+    raise AssertionError("the operator exports no opscore_workflows_waiting_for_agents")
 
 
 @pytest.fixture
@@ -131,7 +145,11 @@ def test_the_free_agent_goes_to_the_higher_priority_then_the_older_workflow(
     apply(stack, workflow("blocker", step("hold", capabilities=["work"])))
     wait_step(stack, "blocker", "hold", "Running")
     apply(stack, workflow("older", step("go", capabilities=["work"]), priority=low_priority))
-    older = wait_step(stack, "older", "go", "Queued")
+    # Queued behind the busy agent: held in the operator's waiting room, not written (the
+    # run reads as Pending, the CRD default, until its step is dispatched).
+    wait_until(lambda: waiting_for_agents(stack) == 1, timeout=30, what="older waiting")
+    older = kv.get(stack.cp, "workflow", stack.namespace, "older")
+    assert older["status"] == {"phase": "Pending"}
     # creationTimestamp has 1 s resolution (ties go by name, and "newer" < "older"): make
     # the second workflow visibly younger.
     created = when(older["metadata"]["creationTimestamp"])
@@ -141,7 +159,7 @@ def test_the_free_agent_goes_to_the_higher_priority_then_the_older_workflow(
         what="the next second",
     )
     apply(stack, workflow("newer", step("go", capabilities=["work"]), priority=high_priority))
-    wait_step(stack, "newer", "go", "Queued")
+    wait_until(lambda: waiting_for_agents(stack) == 2, timeout=30, what="newer waiting")
 
     for name in ("blocker", "older", "newer"):
         assert kv.phase(wait_finished(stack, name)) == "Succeeded"
