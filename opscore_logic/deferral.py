@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from opscore_logic.engine import Decision
+from opscore_logic.decision import Decision
 from opscore_logic.selection import AgentView, step_fits
 from opscore_logic.workflow_model import (
     Step,

@@ -5,32 +5,44 @@ sees them and the time, and returns the new status plus the actions to perform
 (dispatches, released tasks, events, when to look again). It performs no I/O, so every
 decision can be tested exhaustively; the kopf adapter around it is thin.
 
-Events are for humans and cost an API write each, so there is one per dispatch, per
-phase change of the workflow, and per failure or retry (Warnings); a step's success is
-told by the next dispatch and by status.
+Events are for humans and cost an API write each: one per failure or retry (Warnings)
+and one for the outcome; the routine ones (a dispatch, the run starting) are marked
+`progress` and the operator posts them only when asked to. A step's success is told by
+status.
 
 What happens when an agent reports idle: the sidecar stores the report in the Agent's
 status, the operator re-runs `reconcile` for the workflows with a task on that agent, and
-`_advance_running` below sees the outcome (via `infer_outcome`), marks the step
+`running.advance_running` sees the outcome (via `infer_outcome`), marks the step
 Succeeded, and the same pass dispatches whatever became ready (`_start_ready`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from opscore_logic.backoff import retry_delay
 from opscore_logic.conditions import set_condition
+from opscore_logic.decision import (
+    Decision,
+    Dispatch,
+    EngineEvent,
+    Release,
+    WorkflowRef,
+    release,
+    task_id_for,
+)
 from opscore_logic.graph import dependencies, graph_problems, topological_order
-from opscore_logic.outcomes import infer_outcome
+from opscore_logic.running import (
+    DISPATCH_RETRY_SECONDS,
+    MAX_OUTPUT_BYTES,
+    advance_running,
+    requeue_undelivered,
+)
 from opscore_logic.selection import AgentView, queued_message, select_agent, why_no_agent
 from opscore_logic.templating import Scope, TemplateError, evaluate_condition, render
 from opscore_logic.workflow_model import (
-    RetryPolicy,
     Step,
     StepPhase,
     StepStatus,
@@ -39,79 +51,19 @@ from opscore_logic.workflow_model import (
     WorkflowStatus,
 )
 
-MAX_OUTPUT_BYTES = 4096
-NO_RETRIES = RetryPolicy()
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowRef:
-    """Identity of the run (task ids are derived from its uid)."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int = 1
-    created: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatch:
-    """Send this task to this agent (after the status naming it has been written)."""
-
-    step: str
-    agent: str
-    agent_id: str
-    task_id: str
-    task_name: str
-    parameters: dict[str, Any]
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """A task no longer in flight on `agent` (for the ledger and the agent's counters).
-
-    `step` names the step it ran, for logs. `reported_at` is when the sidecar received the
-    report that decided the outcome (None when no report did: timeouts, offline, cancels);
-    the operator measures step-advance latency from it to the next dispatch.
-    """
-
-    agent: str
-    task_id: str
-    result: Literal["succeeded", "failed", "abandoned"]
-    step: str = ""
-    reported_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EngineEvent:
-    """A Kubernetes Event to post. `progress` marks the routine ones (a run started, a
-    step was dispatched): status already records them, so the operator posts them only
-    when asked to (each Event is an API write, and a busy run has many)."""
-
-    reason: str
-    message: str
-    type: Literal["Normal", "Warning"] = "Normal"
-    progress: bool = False
-
-
-@dataclass(slots=True)
-class Decision:
-    status: WorkflowStatus
-    dispatches: list[Dispatch] = field(default_factory=list)
-    releases: list[Release] = field(default_factory=list)
-    events: list[EngineEvent] = field(default_factory=list)
-    requeue_after: float | None = None
-    delete: bool = False
-
-    def wake_at(self, moment: datetime, now: datetime) -> None:
-        delay = max(0.0, (moment - now).total_seconds())
-        self.requeue_after = delay if self.requeue_after is None else min(self.requeue_after, delay)
-
-
-def task_id_for(ref: WorkflowRef, step: str, generation: int, attempt: int) -> str:
-    """Deterministic task id: the same attempt always has the same id."""
-    return f"{ref.uid}:{step}:{generation}:{attempt}"
+# The engine's vocabulary lives in `decision`, the handling of running steps in `running`;
+# callers import them from here.
+__all__ = [
+    "DISPATCH_RETRY_SECONDS",
+    "MAX_OUTPUT_BYTES",
+    "Decision",
+    "Dispatch",
+    "EngineEvent",
+    "Release",
+    "WorkflowRef",
+    "reconcile",
+    "task_id_for",
+]
 
 
 def reconcile(
@@ -198,9 +150,9 @@ def reconcile(
             continue
         why = failed.get(entry.task_id or "")
         if why is not None:
-            _requeue_undelivered(entry, why, free, decision, now)
+            requeue_undelivered(entry, why, free, decision, now)
         else:
-            _advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
+            advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
 
     scope_inputs = dict(spec.inputs if inputs is None else inputs)
     _start_ready(
@@ -208,123 +160,6 @@ def reconcile(
     )
     _conclude(ref, spec, status, decision, steps, now)
     return _finalise(ref, status, decision, old_phase, now)
-
-
-# -- running steps -------------------------------------------------------------------------
-
-
-def _advance_running(
-    spec: WorkflowSpec,
-    status: WorkflowStatus,
-    entry: StepStatus,
-    step: Step,
-    agents: dict[str, AgentView],
-    decision: Decision,
-    now: datetime,
-) -> None:
-    assert entry.task_id is not None
-    assert entry.agent is not None
-    agent = agents.get(entry.agent)
-    dispatched = entry.dispatched_at or now
-    if agent is None:
-        _release(entry, "abandoned", agents, decision)
-        entry.phase = StepPhase.PENDING
-        entry.reason = "AgentGone"
-        entry.message = f"agent {entry.agent!r} was deleted; the step is requeued"
-        decision.events.append(EngineEvent("StepRequeued", f"{step.name}: {entry.message}"))
-        return
-    outcome = infer_outcome(agent.reports, task_id=entry.task_id, dispatched_at=dispatched)
-    if outcome is not None and outcome.succeeded:
-        _release(entry, "succeeded", agents, decision, outcome.reported_at)
-        entry.phase = StepPhase.SUCCEEDED
-        entry.finished_at = now
-        entry.reason = "TaskSucceeded"
-        entry.message = outcome.message
-        entry.output = _capped_output(outcome.output, entry)
-        return
-    if outcome is not None:
-        _release(entry, "failed", agents, decision, outcome.reported_at)
-        _attempt_failed(spec, status, entry, step, decision, now, "TaskFailed", outcome.message)
-        return
-    if agent.offline:
-        _release(entry, "failed", agents, decision)
-        message = f"agent {entry.agent} went offline (no heartbeat) during the task"
-        _attempt_failed(spec, status, entry, step, decision, now, "AgentOffline", message)
-        return
-    if step.timeout_seconds is not None:
-        deadline = dispatched + timedelta(seconds=step.timeout_seconds)
-        if now >= deadline:
-            _release(entry, "failed", agents, decision)
-            message = f"no result from agent {entry.agent} within {step.timeout_seconds}s"
-            _attempt_failed(spec, status, entry, step, decision, now, "TimedOut", message)
-            return
-        decision.wake_at(deadline, now)
-
-
-DISPATCH_RETRY_SECONDS = 2.0
-
-
-def _requeue_undelivered(
-    entry: StepStatus,
-    why: str,
-    agents: dict[str, AgentView],
-    decision: Decision,
-    now: datetime,
-) -> None:
-    _release(entry, "abandoned", agents, decision)
-    entry.phase = StepPhase.PENDING
-    entry.reason = "DispatchFailed"
-    entry.message = f"AgentKit did not take task {entry.task_id}: {why}"
-    entry.retry_at = now + timedelta(seconds=DISPATCH_RETRY_SECONDS)
-    decision.wake_at(entry.retry_at, now)
-    decision.events.append(
-        EngineEvent("DispatchFailed", f"{entry.name}: {entry.message}", "Warning")
-    )
-
-
-def _attempt_failed(
-    spec: WorkflowSpec,
-    status: WorkflowStatus,
-    entry: StepStatus,
-    step: Step,
-    decision: Decision,
-    now: datetime,
-    reason: str,
-    message: str,
-) -> None:
-    policy = step.retries or NO_RETRIES
-    budget_left = spec.retry_budget is None or status.retries_used < spec.retry_budget
-    if entry.retries < policy.limit and budget_left:
-        entry.retries += 1
-        status.retries_used += 1
-        delay = retry_delay(policy, entry.retries)
-        entry.phase = StepPhase.PENDING
-        entry.retry_at = now + timedelta(seconds=delay)
-        entry.reason = reason
-        entry.message = f"{message}; retry {entry.retries}/{policy.limit} in {delay:g}s"
-        decision.events.append(
-            EngineEvent("StepRetrying", f"{step.name}: {entry.message}", "Warning")
-        )
-        decision.wake_at(entry.retry_at, now)
-        return
-    entry.phase = StepPhase.FAILED
-    entry.finished_at = now
-    entry.reason = reason
-    exhausted = "" if policy.limit == 0 else f" (after {entry.retries} retries)"
-    if not budget_left and entry.retries < policy.limit:
-        exhausted = " (workflow retry budget spent)"
-    entry.message = message + exhausted
-    decision.events.append(EngineEvent("StepFailed", f"{step.name}: {entry.message}", "Warning"))
-
-
-def _capped_output(output: dict[str, Any] | None, entry: StepStatus) -> dict[str, Any] | None:
-    if output is None:
-        return None
-    size = len(json.dumps(output, separators=(",", ":")))
-    if size <= MAX_OUTPUT_BYTES:
-        return output
-    entry.message = f"output of {size} bytes exceeds {MAX_OUTPUT_BYTES} bytes and was dropped"
-    return {"truncated": True, "bytes": size}
 
 
 # -- starting steps ------------------------------------------------------------------------
@@ -486,27 +321,10 @@ def _sync_step_entries(
     wanted = {s.name for s in steps}
     for entry in status.steps:
         if entry.name not in wanted and entry.phase is StepPhase.RUNNING:
-            _release(entry, "abandoned", agents, decision)
+            release(entry, "abandoned", agents, decision)
     status.steps = [
         existing.get(s.name) or StepStatus(name=s.name, phase=StepPhase.PENDING) for s in steps
     ]
-
-
-def _release(
-    entry: StepStatus,
-    result: Literal["succeeded", "failed", "abandoned"],
-    agents: dict[str, AgentView] | None,
-    decision: Decision,
-    reported_at: datetime | None = None,
-) -> None:
-    """The entry's attempt is no longer in flight: release it, and give its slot back to
-    this pass's view of the agent (the ledger frees it too, so the next pass would)."""
-    if not entry.agent or not entry.task_id:
-        return
-    decision.releases.append(Release(entry.agent, entry.task_id, result, entry.name, reported_at))
-    if agents is not None and entry.agent in agents:
-        view = agents[entry.agent]
-        agents[entry.agent] = replace(view, free_slots=view.free_slots + 1)
 
 
 def _reset_failed(status: WorkflowStatus, generation: int, now: datetime) -> bool:
@@ -549,7 +367,7 @@ def _cancel_all(
         if entry.phase.finished:
             continue
         if entry.phase is StepPhase.RUNNING:
-            _release(entry, "abandoned", None, decision)
+            release(entry, "abandoned", None, decision)
             entry.phase = StepPhase.FAILED if failed else StepPhase.CANCELLED
         else:
             entry.phase = StepPhase.CANCELLED
