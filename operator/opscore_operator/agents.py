@@ -191,6 +191,7 @@ class AgentReconciler:
         body = self.agents.get(key)
         parsed = parse_agent(self.agents, key)
         if body is None or parsed is None:
+            self._held.pop(key, None)  # deleted: nothing is held for it any more
             return
         await self._ensure_label(key, body, parsed.spec.agent_id or key[1])
         if await self._merge_duplicates(key, parsed.spec.agent_id or key[1]):

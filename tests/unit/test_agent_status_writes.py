@@ -133,3 +133,15 @@ async def test_pausing_is_written_at_once(world: World, clock: Clock) -> None:
     assert status_writes(world) == 2
     ready = next(c for c in stored(world)["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Paused")
+
+
+async def test_a_deleted_agent_leaves_nothing_held(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    assert (NS, NAME) in world.reconciler._held
+    body = world.cache.get((NS, NAME))
+    assert body is not None
+    world.cache.delete(body)
+    await world.reconciler.reconcile((NS, NAME))
+    assert (NS, NAME) not in world.reconciler._held
