@@ -23,13 +23,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import websocket
 
-from opscore_testbed.processes import ManagedProcess, wait_until
+from opscore_testbed.processes import ManagedProcess, StartStop, wait_until
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = (
@@ -59,7 +58,7 @@ def find_chromium() -> Path | None:
     return None
 
 
-class Chromium:
+class Chromium(StartStop):
     """One headless browser with one page, for tests and screenshots."""
 
     def __init__(
@@ -80,18 +79,6 @@ class Chromium:
         self._process: ManagedProcess | None = None
         self._ws: websocket.WebSocket | None = None
         self._ids = itertools.count(1)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = 60.0) -> None:
         argv = [

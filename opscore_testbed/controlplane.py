@@ -32,8 +32,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -43,6 +42,7 @@ from opscore_testbed.pki import write_kubeconfig as _write_kubeconfig
 from opscore_testbed.pki import write_pki as _write_pki
 from opscore_testbed.processes import (
     ManagedProcess,
+    StartStop,
     free_port,
     pid_alive,
     terminate_pid,
@@ -133,7 +133,7 @@ def _find_kubectl() -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-class ControlPlane:
+class ControlPlane(StartStop):
     """etcd, kube-apiserver and kube-controller-manager started from a work directory.
 
     ``work_dir`` (default: a fresh temporary directory) belongs to the control plane.
@@ -207,18 +207,6 @@ class ControlPlane:
         return env
 
     # ---- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start etcd, then kube-apiserver, then kube-controller-manager; wait for each."""

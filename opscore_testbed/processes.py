@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -122,7 +123,30 @@ def terminate_pid(pid: int, *, timeout: float = 10.0, name: str | None = None) -
         wait_until(lambda: not pid_alive(pid), timeout=timeout, what=f"{label} to die")
 
 
-class ManagedProcess:
+class StartStop(ABC):
+    """Started by `with`, and always stopped at its end (every process it started, by
+    its own process id), whatever happened inside."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> object: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(StartStop):
     """One server process: started in its own session, logged to a file, stopped by its pid.
 
     Its own session keeps a Ctrl-C in the terminal from reaching the servers directly, so the
@@ -273,15 +297,3 @@ class ManagedProcess:
                         f" ({last}); last lines of {self.log_path}:\n{self.tail()}"
                     )
                 time.sleep(0.1)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -9,13 +9,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from opscore_testbed.controlplane import ControlPlane
-from opscore_testbed.processes import ManagedProcess, free_port
+from opscore_testbed.processes import ManagedProcess, StartStop, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CRDS = REPO / "crds"
@@ -43,7 +41,7 @@ class StackOptions:
     sim_args: Sequence[str] = ()
 
 
-class OpsCoreStack:
+class OpsCoreStack(StartStop):
     """Sidecar + AgentKit simulator + operator for one namespace; stop() stops all by pid."""
 
     def __init__(
@@ -73,18 +71,6 @@ class OpsCoreStack:
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         try:
