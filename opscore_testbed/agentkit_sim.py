@@ -17,26 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import random
 import signal
 import socket
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -53,200 +48,23 @@ from opscore_testbed.agentkit_sim_agents import (
     StateReporter,
     agent_routes,
 )
+from opscore_testbed.agentkit_sim_state import (
+    AgentInfo,
+    AgentMetadata,
+    AgentRegistrationPayload,
+    AgentRegistry,
+    ApiResponse,
+    DuplicateAgentNameError,
+    MessagePayload,
+    Outage,
+    OutageRequest,
+    WebhookNotifier,
+)
 
 logger = logging.getLogger("opscore_testbed.agentkit_sim")
 
-#: AgentKit's timeouts for its two outbound calls (contract sections 2 and 3).
+#: AgentKit's timeout for a dispatch to an agent's contact endpoint (contract section 2).
 DISPATCH_TIMEOUT_SECONDS = 15.0
-WEBHOOK_TIMEOUT_SECONDS = 10.0
-
-
-# --- AgentKit's own models (field names are the wire contract) ---------------------------------
-
-
-class ApiResponse(BaseModel):
-    """AgentKit's response envelope."""
-
-    status: str
-    message: str | None = None
-    data: Any = None
-    error_code: str | None = None
-
-
-class AgentMetadata(BaseModel):
-    description: str | None = None
-    config: dict[str, Any] | None = None
-
-
-class AgentRegistrationPayload(BaseModel):
-    agentName: str
-    capabilities: list[str] = Field(default_factory=list)
-    version: str
-    contactEndpoint: HttpUrl
-    metadata: AgentMetadata | None = None
-
-
-class AgentInfo(BaseModel):
-    """What AgentKit stores about a registered agent."""
-
-    agentId: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    agentName: str
-    capabilities: list[str]
-    version: str
-    contactEndpoint: str
-    metadata: AgentMetadata | None = None
-    registration_time: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-    def details(self) -> dict[str, Any]:
-        """The webhook's `agent_details` (and the optional list's items)."""
-        return {
-            "agentId": self.agentId,
-            "agentName": self.agentName,
-            "version": self.version,
-            "capabilities": self.capabilities,
-            "contactEndpoint": self.contactEndpoint,
-            "metadata": self.metadata.model_dump() if self.metadata else {},
-            "registration_time": self.registration_time.isoformat(timespec="microseconds").replace(
-                "+00:00", "Z"
-            ),
-        }
-
-
-class SessionContext(BaseModel):
-    """AgentKit keeps only these two keys of `sessionContext`."""
-
-    sessionId: str | None = None
-    priorMessages: list[str] | None = Field(default_factory=list)
-
-
-class MessagePayload(BaseModel):
-    """The `/run` body; unknown top-level keys are dropped (pydantic's default), like AgentKit."""
-
-    senderId: str
-    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    messageType: str
-    payload: dict[str, Any]
-    sessionContext: SessionContext | None = None
-    task_name: str | None = None
-    opscore_session_id: str | None = None
-    opscore_task_id: str | None = None
-
-
-# --- AgentKit's storage, webhook and outages ----------------------------------------------------
-
-
-class DuplicateAgentNameError(ValueError):
-    """AgentKit refuses a second agent with the same name (answered as 409)."""
-
-
-class AgentRegistry:
-    """AgentKit's in-memory storage: exactly what a restart of AgentKit forgets."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[str, AgentInfo] = {}
-        self._id_by_name: dict[str, str] = {}
-
-    def register(self, payload: AgentRegistrationPayload) -> AgentInfo:
-        if payload.agentName in self._id_by_name:
-            raise DuplicateAgentNameError(
-                f"Agent with name '{payload.agentName}' already registered."
-            )
-        info = AgentInfo(
-            agentName=payload.agentName,
-            capabilities=payload.capabilities,
-            version=payload.version,
-            contactEndpoint=str(payload.contactEndpoint),
-            metadata=payload.metadata,
-        )
-        self._by_id[info.agentId] = info
-        self._id_by_name[info.agentName] = info.agentId
-        return info
-
-    def get(self, agent_id: str) -> AgentInfo | None:
-        return self._by_id.get(agent_id)
-
-    def all(self) -> list[AgentInfo]:
-        return list(self._by_id.values())
-
-    def forget_all(self) -> int:
-        """Drop every agent, like a restart; returns how many were forgotten."""
-        count = len(self._by_id)
-        self._by_id.clear()
-        self._id_by_name.clear()
-        return count
-
-
-def sign_webhook(*, secret: str, timestamp: str, body: bytes) -> str:
-    """AgentKit's signature: hex HMAC-SHA256 over `<timestamp>.` + the raw body bytes."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-class WebhookNotifier:
-    """Tells Ops-Core about a registration: one signed POST, one try, failures only logged."""
-
-    def __init__(self, *, client: httpx.AsyncClient, url: str | None, secret: str | None) -> None:
-        self._client = client
-        self._url = url
-        self._secret = secret
-
-    async def notify(self, info: AgentInfo) -> None:
-        if not self._url or not self._secret:
-            return
-        body = json.dumps(
-            {"event_type": "REGISTER", "agent_details": info.details()}, separators=(",", ":")
-        ).encode()
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-AgentKit-Timestamp": timestamp,
-            "X-AgentKit-Signature": sign_webhook(
-                secret=self._secret, timestamp=timestamp, body=body
-            ),
-        }
-        extra = {"agentId": info.agentId, "agentName": info.agentName}
-        try:
-            response = await self._client.post(
-                self._url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
-            )
-        except httpx.HTTPError as exc:
-            logger.error("Registration webhook failed: %r", exc, extra=extra)
-            return
-        if response.is_success:
-            logger.info("Registration webhook delivered", extra=extra)
-        else:
-            logger.error("Registration webhook answered HTTP %d", response.status_code, extra=extra)
-
-
-class OutageRequest(BaseModel):
-    """Body of `POST /sim/outage`; `seconds: 0` ends an outage early."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seconds: float = Field(ge=0.0)
-    mode: Literal["503", "slow"] = "503"
-    delay_seconds: float = Field(default=5.0, ge=0.0)
-
-
-class Outage:
-    """A time window in which AgentKit's `/v1` API answers 503 or answers late."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-        self.mode: Literal["503", "slow"] = "503"
-        self.delay_seconds = 0.0
-
-    def start(self, request: OutageRequest) -> None:
-        self.until = time.monotonic() + request.seconds
-        self.mode = request.mode
-        self.delay_seconds = request.delay_seconds
-
-    async def gate(self) -> None:
-        """FastAPI dependency of every `/v1` route: cheap when there is no outage."""
-        if time.monotonic() >= self.until:
-            return
-        if self.mode == "503":
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "AgentKit is unavailable.")
-        await asyncio.sleep(self.delay_seconds)
 
 
 # --- Settings and the simulator itself ----------------------------------------------------------

@@ -15,7 +15,7 @@ import httpx
 
 from opscore_logic.registration import agent_id_of
 from opscore_testbed import kube_views as kv
-from opscore_testbed.agentkit_sim import sign_webhook
+from opscore_testbed.agentkit_sim_state import sign_webhook
 from opscore_testbed.processes import wait_until
 from opscore_testbed.stack import OpsCoreStack
 

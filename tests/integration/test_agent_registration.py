@@ -27,7 +27,7 @@ from agent_support import (
 
 from opscore_logic.names import agent_resource_name
 from opscore_logic.registration import CREATED_BY_ANNOTATION, agent_id_of, created_by
-from opscore_testbed.agentkit_sim import sign_webhook
+from opscore_testbed.agentkit_sim_state import sign_webhook
 from opscore_testbed.processes import wait_until
 from opscore_testbed.stack import OpsCoreStack, StackOptions
 
