@@ -29,9 +29,9 @@ from opscore_logic.registration import (
     registration_fill,
     registration_spec,
 )
+from opscore_operator.agent_reconciler import AgentIndex
 from opscore_operator.agentkit import AgentKitClient
 from opscore_operator.agentkit_marks import MissingInAgentKit
-from opscore_operator.agents import AgentIndex
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.workqueue import WorkQueue
 

@@ -1,8 +1,9 @@
 """Gauges read from the running operator on each scrape (no bookkeeping on the hot path).
 
 Counters and histograms of events live next to what they count: reconciles and step
-advance in `workflows.py`, agent status writes and reconciles in `agents.py`, dispatches in
-`agentkit.py`, Events in `events.py`, API requests in `opscore_kube.client`.
+advance in `workflow_reconciler.py`, agent status writes and reconciles in
+`agent_reconciler.py`, dispatches in `agentkit.py`, Events in `events.py`, API requests in
+`opscore_kube.client`.
 """
 
 from __future__ import annotations

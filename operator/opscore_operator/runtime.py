@@ -16,13 +16,17 @@ from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeApiError, Ku
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
 from opscore_operator import metrics
+from opscore_operator.agent_reconciler import (
+    AGENT_STATUS_DEBOUNCE_SECONDS,
+    AgentIndex,
+    AgentReconciler,
+)
 from opscore_operator.agentkit import AgentKitClient
 from opscore_operator.agentkit_marks import (
     NOT_REGISTERED_REASON,
     AgentKitReachability,
     MissingInAgentKit,
 )
-from opscore_operator.agents import AGENT_STATUS_DEBOUNCE_SECONDS, AgentIndex, AgentReconciler
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
@@ -30,7 +34,7 @@ from opscore_operator.ledger import Ledger
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
 from opscore_operator.waiting import WaitingRoom
-from opscore_operator.workflows import WorkflowReconciler
+from opscore_operator.workflow_reconciler import WorkflowReconciler
 from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.runtime")
@@ -224,7 +228,7 @@ class Runtime:
             self.agent_index.note(obj)
             self._track_agentkit_mark(key, obj, first_sight)
             holders = self.agent_index.holders(key[0], agent_id_of(obj))
-            if len(holders) > 1:  # a duplicate: its keeper merges it (agents.py)
+            if len(holders) > 1:  # a duplicate: its keeper merges it (agent_reconciler.py)
                 for name in holders:
                     self.agent_queue.add((key[0], name))
         # The heartbeat path: a report on this agent may finish a step. Wake its workflows

@@ -18,12 +18,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
-from opscore_sidecar import dashboard, health, openapi, state, webhook, workflows
-from opscore_sidecar.agents import KubeApi
+from opscore_sidecar import dashboard, health, openapi, report_endpoint, webhook, workflow_start
+from opscore_sidecar.agent_directory import KubeApi
 from opscore_sidecar.auth import KeyStore
+from opscore_sidecar.components import Sidecar
 from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from opscore_sidecar.runtime import Sidecar
 from opscore_sidecar.settings import SidecarSettings
 
 logger = logging.getLogger("opscore.sidecar")
@@ -83,9 +83,9 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
     )
     app.state.keys = keys
     app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
-    app.include_router(state.router)
+    app.include_router(report_endpoint.router)
     app.include_router(webhook.router)
-    app.include_router(workflows.router)
+    app.include_router(workflow_start.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from opscore_kube import AGENTS, EVENTS, WORKFLOW_TEMPLATES, WORKFLOWS, NotFound
 from opscore_sidecar import dashboard_auth as auth
+from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.dashboard_cache import Snapshot
 from opscore_sidecar.dashboard_data import (
     Json,
@@ -46,7 +47,6 @@ from opscore_sidecar.dashboard_data import (
     workflow_page,
     workflow_summary,
 )
-from opscore_sidecar.runtime import Sidecar, get_sidecar
 from opscore_sidecar.schemas import ErrorBody
 
 logger = logging.getLogger("opscore.sidecar.dashboard")

@@ -25,7 +25,7 @@ from enum import Enum
 from fastapi import HTTPException, Request, Response, status
 
 from opscore_sidecar.auth import KeyStore
-from opscore_sidecar.runtime import Sidecar
+from opscore_sidecar.components import Sidecar
 
 COOKIE = "opscore_dashboard"
 COOKIE_PATH = "/dashboard"

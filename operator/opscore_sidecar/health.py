@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from opscore_sidecar.runtime import Sidecar, get_sidecar
+from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.schemas import NotReady, Readiness
 
 router = APIRouter(tags=["operations"])

@@ -15,8 +15,8 @@ from fastapi import Depends, HTTPException, status
 from fastapi import Path as PathParam
 
 from opscore_sidecar.auth import Principal, require_agent_access
+from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import RATE_LIMITED
-from opscore_sidecar.runtime import Sidecar, get_sidecar
 
 
 def retry_after(seconds: float) -> str:

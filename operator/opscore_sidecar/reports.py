@@ -52,7 +52,7 @@ from opscore_kube import AGENTS, NotFound
 from opscore_logic.agent_model import AgentReport, AgentState
 from opscore_logic.lifecycle import normalise_state
 from opscore_logic.report_log import is_significant, merge_reports, same_report
-from opscore_sidecar.agents import AgentDirectory, Body, KubeApi, name_of
+from opscore_sidecar.agent_directory import AgentDirectory, Body, KubeApi, name_of
 from opscore_sidecar.metrics import REPORT_BATCH_SIZE, REPORT_WRITE_SECONDS
 
 logger = logging.getLogger("opscore.sidecar.reports")

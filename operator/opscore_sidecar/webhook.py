@@ -23,10 +23,10 @@ from pydantic import ValidationError
 
 from opscore_kube import AGENTS, KubeApiError, NotFound, Unavailable
 from opscore_logic.registration import CREATED_BY_WEBHOOK
-from opscore_sidecar.agents import name_of
+from opscore_sidecar.agent_directory import name_of
+from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import WEBHOOKS
 from opscore_sidecar.responses import BAD_GATEWAY, TOO_LARGE, UNAVAILABLE
-from opscore_sidecar.runtime import Sidecar, get_sidecar
 from opscore_sidecar.schemas import AgentDetails, ErrorBody, RegistrationEvent, WebhookAccepted
 
 logger = logging.getLogger("opscore.sidecar.webhook")

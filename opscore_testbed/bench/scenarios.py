@@ -18,7 +18,7 @@ import httpx
 
 from opscore_kube import WORKFLOWS, KubeClient
 from opscore_kube.transport import AiohttpTransport
-from opscore_operator.agents import AGENT_STATUS_QUIET_SECONDS
+from opscore_operator.agent_reconciler import AGENT_STATUS_QUIET_SECONDS
 from opscore_testbed.bench.apimetrics import write_counts
 from opscore_testbed.bench.workload import (
     CompletionWatcher,

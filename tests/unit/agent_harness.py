@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opscore_kube import Conflict, NotFound
+from opscore_operator.agent_reconciler import AgentIndex, AgentReconciler
 from opscore_operator.agentkit_marks import MissingInAgentKit
-from opscore_operator.agents import AgentIndex, AgentReconciler
 from opscore_operator.ledger import Ledger
 from opscore_operator.store import ObjectCache
 from opscore_operator.workqueue import WorkQueue

@@ -1,0 +1,150 @@
+"""When the operator writes an Agent's derived status: the routine churn of a busy agent
+(Active/Idle, Ready/Busy, current task, counters) once it has held still for
+AGENT_STATUS_QUIET_SECONDS, or after AGENT_STATUS_MAX_LAG_SECONDS while it keeps
+changing; anything a person must see (Error, Offline, Paused...) at the next pass."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from agent_harness import NS, World, report, restart_clock
+from pytest_mock import MockerFixture
+
+from opscore_logic.names import AGENT_KEY_LABEL, agent_key
+from opscore_operator import agent_reconciler as agents_module
+from opscore_operator.agent_reconciler import (
+    AGENT_STATUS_MAX_LAG_SECONDS,
+    AGENT_STATUS_QUIET_SECONDS,
+)
+from opscore_operator.ledger import InFlight
+
+NAME = "worker"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_start() -> None:
+    restart_clock()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(mocker: MockerFixture) -> Clock:
+    fake = Clock()
+    mocker.patch.object(agents_module.time, "monotonic", fake)
+    return fake
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.add(
+        {
+            "metadata": {"name": NAME, "labels": {AGENT_KEY_LABEL: agent_key(NAME)}},
+            "spec": {"agentId": NAME, "capabilities": ["work"]},
+            "status": {"reports": [report("idle", 1)]},
+        }
+    )
+    return w
+
+
+def status_writes(world: World) -> int:
+    return world.kube.calls.count(("patch_status", NAME))
+
+
+def stored(world: World) -> dict[str, Any]:
+    return dict(world.kube.objects[NAME]["status"])
+
+
+def give_task(world: World, task_id: str) -> None:
+    flight = InFlight((NS, "wf"), "step", task_id, datetime.now(UTC))
+    world.ledger.reserve((NS, NAME), flight)
+
+
+def add_report(world: World, state: str, second: int, **details: Any) -> None:
+    body = world.kube.objects[NAME]
+    reports = [*body["status"]["reports"], {**report(state, second), "details": details}]
+    world.seen(world.kube.put({**body, "status": {**body["status"], "reports": reports}}))
+
+
+async def test_a_routine_change_lands_once_it_held_still(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    assert stored(world)["state"] == "Idle"
+
+    give_task(world, "t-1")
+    clock.now += 1.0
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1, "a new current task alone is not written at once"
+    assert stored(world).get("currentTaskId") is None
+
+    clock.now += AGENT_STATUS_QUIET_SECONDS
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert stored(world)["currentTaskId"] == "t-1"
+
+
+async def test_a_held_change_has_a_wake_up_for_when_it_is_due(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    timer = world.queue._timers[(NS, NAME)]
+    loop_now = asyncio.get_running_loop().time()
+    assert 0 < timer.when() - loop_now <= AGENT_STATUS_QUIET_SECONDS
+
+
+async def test_changes_that_never_hold_still_land_after_the_max_lag(
+    world: World, clock: Clock
+) -> None:
+    await world.reconcile(NAME)
+    for n in range(int(AGENT_STATUS_MAX_LAG_SECONDS) + 2):
+        if n % 2 == 0:
+            give_task(world, f"t-{n}")
+        else:
+            world.ledger.release((NS, NAME), f"t-{n - 1}", "succeeded")
+        clock.now += 1.0
+        await world.reconcile(NAME)
+    assert status_writes(world) == 2, "one write for a stream of short tasks"
+
+
+async def test_an_error_is_written_at_once(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    add_report(world, "error", 2, message="disk full")
+    clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert stored(world)["state"] == "Error"
+    assert stored(world)["lastError"] == "disk full"
+
+
+async def test_pausing_is_written_at_once(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    body = world.kube.objects[NAME]
+    world.seen(world.kube.put({**body, "spec": {**body["spec"], "paused": True}}))
+    clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    ready = next(c for c in stored(world)["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Paused")
+
+
+async def test_a_deleted_agent_leaves_nothing_held(world: World, clock: Clock) -> None:
+    await world.reconcile(NAME)
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    assert (NS, NAME) in world.reconciler._held
+    body = world.cache.get((NS, NAME))
+    assert body is not None
+    world.cache.delete(body)
+    await world.reconciler.reconcile((NS, NAME))
+    assert (NS, NAME) not in world.reconciler._held

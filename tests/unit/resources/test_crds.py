@@ -1,0 +1,64 @@
+"""The CRDs in crds/ are generated from the pydantic models and must not drift from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from opscore_logic.crdgen import GROUP, KINDS, Kind, render
+
+CRDS = Path(__file__).resolve().parents[3] / "crds"
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_crd_file_matches_the_models(kind: Kind) -> None:
+    path = CRDS / f"{GROUP}_{kind.plural}.yaml"
+    assert path.read_text() == render(kind), f"{path.name} is stale: run `make crds`"
+
+
+def _walk(node: dict[str, Any], path: str) -> list[str]:
+    missing = []
+    for name, child in (node.get("properties") or {}).items():
+        where = f"{path}.{name}"
+        if name not in ("apiVersion", "kind", "metadata") and not child.get("description"):
+            missing.append(where)
+        missing += _walk(child, where)
+    if "items" in node:
+        missing += _walk(node["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_every_field_has_a_description_for_kubectl_explain(kind: Kind) -> None:
+    crd = yaml.safe_load(render(kind))
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _walk(schema, kind.kind) == []
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_crd_is_listed_by_kubectl_get_opscore(kind: Kind) -> None:
+    crd = yaml.safe_load(render(kind))
+    assert "opscore" in crd["spec"]["names"]["categories"]
+    assert crd["spec"]["names"]["shortNames"]
+
+
+def test_example_workflows_parse_with_the_models() -> None:
+    from opscore_logic.workflow_model import WorkflowSpec, WorkflowTemplateSpec
+
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    seen = 0
+    for path in examples.glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            model = WorkflowSpec if doc["kind"] == "Workflow" else WorkflowTemplateSpec
+            model.model_validate(doc["spec"])
+            seen += 1
+    assert seen >= 3
+
+
+def test_crd_reference_doc_is_current() -> None:
+    from opscore_logic.crdgen import REFERENCE, render_reference
+
+    assert REFERENCE.read_text() == render_reference(), "docs/crd-reference.md: run `make crds`"

@@ -1,0 +1,70 @@
+"""The deploy/ manifests agree with the rest of the repository (no kubectl needed; the API
+server's own checks are in tests/integration/test_deploy.py)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+INSTANCE = REPO / "deploy" / "instance"
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _containers() -> list[dict[str, Any]]:
+    deployment = _load(INSTANCE / "deployment.yaml")
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+def test_the_crd_kustomization_lists_every_generated_crd() -> None:
+    listed = _load(REPO / "crds" / "Kustomization")["resources"]
+    assert sorted(listed) == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+
+
+def test_every_container_runs_locked_down_with_probes_and_limits() -> None:
+    for container in _containers():
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, container["name"]
+        assert security["allowPrivilegeEscalation"] is False, container["name"]
+        assert security["capabilities"]["drop"] == ["ALL"], container["name"]
+        assert {"livenessProbe", "startupProbe"} <= container.keys(), container["name"]
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+        assert "memory" in container["resources"]["limits"]
+
+
+def test_the_image_tags_match_the_project_version_and_the_kind_build() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert {c["image"] for c in _containers()} == {f"opscore:{version}"}
+    kind = _load(REPO / "deploy" / "overlays" / "kind" / "kustomization.yaml")
+    (override,) = kind["images"]
+    match = re.search(r"^IMAGE \?= (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert match is not None
+    assert f"{override['name']}:{override['newTag']}" == match.group(1)
+
+
+# What the Dockerfile copies into the image (opscore_testbed and opscore_client stay out).
+IMAGE_PACKAGES = {"opscore_logic", "opscore_operator", "opscore_sidecar", "opscore_kube"}
+
+
+def test_the_image_packages_import_nothing_the_dockerfile_leaves_out() -> None:
+    sources = [*(REPO / "opscore_logic").rglob("*.py"), *(REPO / "operator").rglob("*.py")]
+    imported: set[str] = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert {name for name in imported if name.startswith("opscore")} <= IMAGE_PACKAGES
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "COPY opscore_logic/ opscore_logic/" in dockerfile
+    assert "COPY operator/ operator/" in dockerfile
