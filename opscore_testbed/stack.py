@@ -121,31 +121,48 @@ class OpsCoreStack(StartStop):
         return self.sidecar
 
     def start_operator(self) -> ManagedProcess:
-        env = self._env(
+        self.operator = self.spawn_operator(
+            "operator",
+            health_port=self.operator_health_port,
+            metrics_port=self.operator_metrics_port,
+        )
+        return self.operator
+
+    def spawn_operator(
+        self,
+        name: str,
+        *,
+        health_port: int,
+        metrics_port: int,
+        env: dict[str, str] | None = None,
+    ) -> ManagedProcess:
+        """One operator process (its log is `NAME.log`), started and answering /healthz.
+        `start_operator` runs the stack's one operator; `replicas.OperatorReplicas` runs
+        several leader-elected ones with this."""
+        full_env = self._env(
             {
                 "OPSCORE_AGENTKIT_URL": self.sim_url,
-                "OPSCORE_METRICS_PORT": str(self.operator_metrics_port),
+                "OPSCORE_METRICS_PORT": str(metrics_port),
                 **self.options.operator_env,
+                **(env or {}),
             }
         )
-        self.operator = ManagedProcess(
-            "operator",
+        process = ManagedProcess(
+            name,
             [
                 sys.executable,
                 "-m",
                 "opscore_operator",
                 "--namespace",
                 self.namespace,
-                f"--liveness=http://127.0.0.1:{self.operator_health_port}/healthz",
+                f"--liveness=http://127.0.0.1:{health_port}/healthz",
             ],
-            log_path=self.log_dir / "operator.log",
-            env=env,
+            log_path=self.log_dir / f"{name}.log",
+            env=full_env,
         )
-        self.operator.start()
-        self.operator.wait_for_http(
-            f"http://127.0.0.1:{self.operator_health_port}/healthz", timeout=STARTUP_TIMEOUT
-        )
-        return self.operator
+        process.start()
+        process.wait_for_http(f"http://127.0.0.1:{health_port}/healthz", timeout=STARTUP_TIMEOUT)
+        return process
 
     def start_sim(self) -> ManagedProcess:
         argv = [

@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from opscore_kube import WORKFLOWS, KubeClient, NotFound
+from opscore_kube import WORKFLOWS, Conflict, KubeClient, NotFound
 from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
@@ -88,6 +89,20 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def fenced_status_patch(
+    body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
+    """The status write, conditional on the version the decision was made from (the API
+    server answers 409 when the object changed since). This is the fence of leader
+    election: a replica deciding from a stale cache can never record, and so never send,
+    a dispatch that another replica already decided. It also keeps a user's concurrent
+    `spec.cancel` from being written over by a pass that had not seen it."""
+    return {
+        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+        "status": status_patch(old, new),
+    }
+
+
 class WorkflowReconciler:
     def __init__(
         self,
@@ -105,8 +120,12 @@ class WorkflowReconciler:
         recorder: EventRecorder,
         reachability: AgentKitReachability | None = None,
         pools: AgentPools | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kube = kube
+        # False once another replica may hold the Lease (leadership.py): no pass starts
+        # and no dispatch leaves after that, even before the process has noticed.
+        self.may_act = may_act
         self.agentkit = agentkit
         self.workflows = workflows
         self.agents = agents
@@ -154,6 +173,8 @@ class WorkflowReconciler:
                 self.queue.done(key)
 
     async def reconcile(self, key: Key) -> None:
+        if not self.may_act():
+            return  # a standby again: the process is on its way out (runtime.py)
         body = self.workflows.get(key)
         if body is None:
             self._forget(key)
@@ -230,13 +251,17 @@ class WorkflowReconciler:
                     WORKFLOWS,
                     key[0],
                     key[1],
-                    {"status": status_patch(raw_status, new_status)},
+                    fenced_status_patch(body, raw_status, new_status),
                     status=True,
                 )
             except NotFound:
                 self._undo_dispatches(key, decision)
                 self.workflows.delete(body)
                 self._forget(key)
+                return
+            except Conflict:
+                self._undo_dispatches(key, decision)
+                await self._reread(key)
                 return
             except BaseException:
                 self._undo_dispatches(key, decision)
@@ -294,12 +319,15 @@ class WorkflowReconciler:
                 WORKFLOWS,
                 key[0],
                 key[1],
-                {"status": status_patch(raw_status, new_status)},
+                fenced_status_patch(body, raw_status, new_status),
                 status=True,
             )
         except NotFound:
             self.workflows.delete(body)
             self._forget(key)
+            return
+        except Conflict:
+            await self._reread(key)
             return
         self.workflows.upsert(updated)
         if before is None or before.reason != "TemplateNotFound":
@@ -307,6 +335,18 @@ class WorkflowReconciler:
                 updated, type="Warning", reason="TemplateNotFound", message=message
             )
         logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
+
+    async def _reread(self, key: Key) -> None:
+        """Our status write lost against a newer version (a user's edit, or another
+        replica's write): take the API server's copy and decide again, never write or
+        send what was decided from the old one."""
+        try:
+            current = await self.kube.get(WORKFLOWS, key[0], key[1])
+        except NotFound:
+            self._forget(key)
+            return
+        self.workflows.upsert(current)
+        self.queue.add(key)
 
     def _template(self, namespace: str, spec: WorkflowSpec) -> WorkflowTemplateSpec | None:
         if spec.template_ref is None:
@@ -376,6 +416,11 @@ class WorkflowReconciler:
         if advanced_from is not None:
             waited = (datetime.now(UTC) - advanced_from).total_seconds()
             STEP_ADVANCE_SECONDS.observe(max(0.0, waited))  # two clocks: never negative
+        if not self.may_act():
+            # Recorded but never sent: the next leader finds the step Running with this
+            # task id, as after a crash between the write and the POST.
+            logger.warning("not sending task %s: no longer the leader", dispatch.task_id, extra=ids)
+            return
         logger.info("dispatching task %s to agent %s", dispatch.task_id, dispatch.agent, extra=ids)
         result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
         if result.ok:
