@@ -103,22 +103,28 @@ class OpsCoreStack(StartStop):
         return env
 
     def start_sidecar(self) -> ManagedProcess:
+        self.sidecar = self.spawn_sidecar("sidecar", port=self.sidecar_port)
+        return self.sidecar
+
+    def spawn_sidecar(self, name: str, *, port: int) -> ManagedProcess:
+        """One sidecar process on `port` (its log is `NAME.log`), started and ready.
+        `start_sidecar` runs the stack's own; tests of replicas start more with this."""
         env = self._env(
             {
                 "OPSCORE_SIDECAR_HOST": "127.0.0.1",
-                "OPSCORE_SIDECAR_PORT": str(self.sidecar_port),
+                "OPSCORE_SIDECAR_PORT": str(port),
                 **self.options.sidecar_env,
             }
         )
-        self.sidecar = ManagedProcess(
-            "sidecar",
+        process = ManagedProcess(
+            name,
             [sys.executable, "-m", "opscore_sidecar"],
-            log_path=self.log_dir / "sidecar.log",
+            log_path=self.log_dir / f"{name}.log",
             env=env,
         )
-        self.sidecar.start()
-        self.sidecar.wait_for_http(f"{self.sidecar_url}/readyz", timeout=STARTUP_TIMEOUT)
-        return self.sidecar
+        process.start()
+        process.wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=STARTUP_TIMEOUT)
+        return process
 
     def start_operator(self) -> ManagedProcess:
         self.operator = self.spawn_operator(
