@@ -218,7 +218,8 @@ class ReportWriter:
             if log.stored is None or log.name is None:
                 self._remember(log, (await self._directory.ensure(agent_id))[0])
             name, before = log.name, log.stored
-            assert name is not None and before is not None
+            if name is None or before is None:  # `_remember` sets both from an object
+                raise RuntimeError(f"the report log of {agent_id!r} was not loaded")
             merged = merge_reports(before, new)
             novel = _novelty(before, new)
             if merged == before:
