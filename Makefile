@@ -105,9 +105,12 @@ deploy: ## Install or update Ops-Core on the kind cluster and wait until it is r
 		| sed 's#http://host.docker.internal:8001#$(AGENTKIT_URL)#' \
 		| $(KUBECTL) --context $(KUBE_CONTEXT) apply --server-side -f -
 	@# The tag stays `dev` across builds: restart so a freshly loaded image is used.
-	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout restart deployment/opscore
-	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status deployment/opscore \
-		--timeout=180s
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout restart \
+		deployment/opscore-operator deployment/opscore-sidecar
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status \
+		deployment/opscore-operator --timeout=180s
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status \
+		deployment/opscore-sidecar --timeout=180s
 
 undeploy: ## Remove Ops-Core from the kind cluster (CRDs too: every Workflow and Agent goes)
 	$(KUBECTL) --context $(KUBE_CONTEXT) delete -k $(KIND_OVERLAY) --ignore-not-found
