@@ -1,6 +1,6 @@
-"""Several leader-elected operator replicas for one stack, as real processes, and the
-faults that high availability must survive: SIGKILL, SIGTERM, and SIGSTOP past the lease
-(a paused leader that wakes up believing it still leads)."""
+"""Ops-Core with replicas, as real processes: leader-elected operators (and the faults
+high availability must survive: SIGKILL, SIGTERM, SIGSTOP past the lease, i.e. a paused
+leader that wakes up believing it still leads), and sidecar replicas behind HAProxy."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import time
 from dataclasses import dataclass
 
+from opscore_testbed.loadbalancer import SidecarBalancer
 from opscore_testbed.processes import ManagedProcess, StartStop, free_port, wait_until
 from opscore_testbed.stack import OpsCoreStack
 
@@ -135,3 +136,57 @@ class OperatorReplicas(StartStop):
                 return f.read().rsplit(")", 1)[1].split()[0] == "T"
         except OSError:
             return False
+
+
+class HighlyAvailableStack(StartStop):
+    """The deployment of deploy/instance as local processes: `sidecars` sidecar replicas
+    behind HAProxy (the Service), the AgentKit simulator reporting through it, and
+    `operators` leader-elected operators. stop() stops every process by its pid."""
+
+    def __init__(
+        self,
+        stack: OpsCoreStack,
+        *,
+        operators: int = 2,
+        sidecars: int = 2,
+        times: LeaseTimes | None = None,
+    ) -> None:
+        self.stack = stack
+        self.sidecar_ports = [free_port() for _ in range(sidecars)]
+        self.sidecars: list[ManagedProcess | None] = [None] * sidecars
+        self.balancer = SidecarBalancer(
+            backends=self.sidecar_ports, work_dir=stack.log_dir / "haproxy"
+        )
+        self.operators = OperatorReplicas(stack, count=operators, times=times or LeaseTimes())
+
+    def start(self) -> None:
+        try:
+            for index in range(len(self.sidecars)):
+                self.start_sidecar(index)
+            self.balancer.start()
+            self.stack.front_url = self.balancer.url
+            self.stack.start_sim()
+            self.operators.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.operators.stop()
+        if self.stack.sim is not None:
+            self.stack.sim.stop()
+        self.balancer.stop()
+        for process in self.sidecars:
+            if process is not None:
+                process.stop()
+
+    def start_sidecar(self, index: int) -> ManagedProcess:
+        """Start (or start again) sidecar replica `index` on its own port."""
+        process = self.stack.spawn_sidecar(f"sidecar-{index}", port=self.sidecar_ports[index])
+        self.sidecars[index] = process
+        return process
+
+    def kill_sidecar(self, index: int) -> None:
+        process = self.sidecars[index]
+        if process is not None:
+            process.kill()

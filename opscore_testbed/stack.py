@@ -62,11 +62,18 @@ class OpsCoreStack(StartStop):
         self.sidecar: ManagedProcess | None = None
         self.sim: ManagedProcess | None = None
         self.operator: ManagedProcess | None = None
+        self.front_url: str | None = None  # a load balancer before sidecar replicas
         log_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def sidecar_url(self) -> str:
         return f"http://127.0.0.1:{self.sidecar_port}"
+
+    @property
+    def agents_url(self) -> str:
+        """Where agents and AgentKit's webhook reach the sidecar: the sidecar itself, or
+        the load balancer in front of its replicas when `front_url` is set."""
+        return self.front_url or self.sidecar_url
 
     @property
     def sim_url(self) -> str:
@@ -180,11 +187,11 @@ class OpsCoreStack(StartStop):
             "--port",
             str(self.sim_port),
             "--opscore-url",
-            self.sidecar_url,
+            self.agents_url,
             "--api-key",
             self.options.api_key,
             "--webhook-url",
-            f"{self.sidecar_url}/v1/opscore/internal/agent/notify",
+            f"{self.agents_url}/v1/opscore/internal/agent/notify",
             "--webhook-secret",
             self.options.webhook_secret,
             "--duration",
