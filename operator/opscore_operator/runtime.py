@@ -193,11 +193,36 @@ class Runtime:
         try:
             await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
             if elector.leading.is_set():
+                await self.synced.wait()
+                self._take_over()
                 self.acting.set()
             await running
         finally:
             waiting.cancel()
             running.cancel()
+
+    def _take_over(self) -> None:
+        """Leading now, with the caches warm: rebuild the ledger from the statuses the
+        previous leader wrote (the one built at sync is stale), and look at every
+        Workflow and Agent once, as a restarted operator would."""
+        statuses: dict[Key, WorkflowStatus] = {}
+        for key in self.workflows.snapshot_keys():
+            body = self.workflows.get(key)
+            if body is None:
+                continue
+            try:
+                statuses[key] = WorkflowStatus.model_validate(body.get("status") or {})
+            except ValidationError:
+                continue  # its reconcile starts it afresh
+            self.workflow_queue.add(key)
+        self.ledger.rebuild(statuses)
+        for key in self.agents.snapshot_keys():
+            self.agent_queue.add(key)
+        logger.info(
+            "took over: %d workflows, %d tasks in flight",
+            len(statuses),
+            self.ledger.total_in_flight(),
+        )
 
     async def stop(self) -> None:
         self.acting.clear()

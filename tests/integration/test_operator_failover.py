@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_support import agents_ready, apply, step, wait_finished, workflow
@@ -42,11 +43,12 @@ def ha(crds: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[OperatorR
         stack.stop()
 
 
-def run(replicas: OperatorReplicas, name: str, steps: int = 2) -> None:
-    """A chain of `steps` steps that must succeed."""
+def run(replicas: OperatorReplicas, name: str, steps: int = 2, **fields: Any) -> None:
+    """A chain of `steps` steps that must succeed (on any agent, unless `fields` say)."""
+    fields = fields or {"capabilities": ["work"]}
     apply(
         replicas.stack,
-        workflow(name, *(step(f"s{i}", capabilities=["work"]) for i in range(steps))),
+        workflow(name, *(step(f"s{i}", **fields) for i in range(steps))),
     )
 
 
@@ -113,3 +115,22 @@ def test_a_leader_paused_past_its_lease_sends_nothing_when_it_wakes(
     assert_succeeded(ha, "long", "during")
     assert ha.holder() == successor
     assert_no_task_twice(ha, expected_tasks=8)
+
+
+def test_a_standby_that_synced_mid_run_takes_over_from_the_statuses_not_its_sync(
+    ha: OperatorReplicas,
+) -> None:
+    leader = ha.wait_for_leader()
+    standby = next(name for name in ha.processes if name != leader)
+    ha.sigkill(standby)  # start over with a standby that syncs while tasks are in flight
+    run(ha, "relay", steps=30, agent="alpha")  # one agent: a stale reservation blocks it
+    wait_until(lambda: len(ha.stack.sim_tasks()) >= 2, timeout=30, what="the relay under way")
+    ha.start_replica("late")  # it adopts the task in flight now...
+    seen = len(ha.stack.sim_tasks())
+    wait_until(
+        lambda: len(ha.stack.sim_tasks()) >= seen + 2, timeout=30, what="the leader to go on"
+    )
+    ha.sigkill(leader)  # ...which the leader has finished since
+    assert ha.wait_for_leader(other_than=leader, timeout=TIMES.lease * 3) == "late"
+    assert_succeeded(ha, "relay")
+    assert_no_task_twice(ha, expected_tasks=30)
