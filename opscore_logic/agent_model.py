@@ -109,7 +109,13 @@ class AgentStatus(WireModel):
             "the sidecar."
         ),
     )
-    state: AgentState | None = Field(default=None, description="Normalised state.")
+    state: AgentState | None = Field(
+        default=None,
+        description=(
+            "Normalised state: Active while a task Ops-Core gave the agent is in flight "
+            "(whatever it last reported), else from its newest report and the heartbeat."
+        ),
+    )
     raw_state: str | None = Field(default=None, description="Last reported state, verbatim.")
     state_since: datetime | None = Field(default=None, description="When `state` last changed.")
     last_seen: datetime | None = Field(default=None, description="When it last reported.")
