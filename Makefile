@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin \
+.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin browser \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
 	bench chaos chaos-short
 
@@ -40,13 +40,16 @@ crds: venv ## Regenerate crds/*.yaml from the pydantic models
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-test: venv control-plane-bin ## All tests: unit, then integration on a local control plane
+browser: ## Debian's chromium for the dashboard test (installed when root, else one line says how)
+	@hack/ensure-chromium.sh
+
+test: venv control-plane-bin browser ## All tests: unit, then integration on a local control plane
 	$(BIN)/pytest -q
 
 test-unit: venv ## Unit tests only (no control plane)
 	$(BIN)/pytest -q -m "not integration"
 
-test-integration: venv control-plane-bin ## Integration tests only
+test-integration: venv control-plane-bin browser ## Integration tests only
 	$(BIN)/pytest -q -m integration
 
 check: lint test ## Everything CI runs
