@@ -27,9 +27,13 @@ SHORT_DEFAULT = ("F1", "F2", "F3", "F4", "F5", "F6", "F7")
 
 def _show(row: report.Row) -> None:
     figures = ", ".join(
-        f"{k}={v}" for k, v in row.items() if k not in ("scenario", "problems", "verdicts")
+        f"{k}={v}"
+        for k, v in row.items()
+        if k not in ("scenario", "problems", "verdicts", "evidence", "promises")
     )
     print(f"  {row['scenario']}: {figures}", flush=True)
+    for key, names in (row.get("evidence") or {}).items():
+        print(f"    {key}: {names}", flush=True)
     for problem in row.get("problems") or []:
         print(f"    PROBLEM {problem[-2000:]}", flush=True)
 
@@ -80,8 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     report.save(out, rows, meta)
     print()
     print(report.table(rows))
-    found = report.problems(rows)
     print(f"\nsaved {out}")
+    return verdict(rows)
+
+
+def verdict(rows: list[report.Row]) -> int:
+    """The exit code: 1, with one line per broken guarantee on stderr, when any row has a
+    problem (`report.problems`); else 0."""
+    found = report.problems(rows)
     if found:
         print(f"FAILED: {len(found)} problem(s)", file=sys.stderr)
         for problem in found:

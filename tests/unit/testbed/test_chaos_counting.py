@@ -180,3 +180,61 @@ def test_write_counts_difference_is_what_happened_between_two_readings() -> None
     diff = after - before
     assert diff.by_resource == {"workflows": 3}
     assert isinstance(diff, WriteCounts)
+
+
+# -- against the simulator's ledger ---------------------------------------------------
+
+
+def run(phase: str, *steps: tuple[str, int], uid: str = "u") -> dict[str, Any]:
+    """A finished workflow whose steps made the given numbers of attempts."""
+    entries = [
+        {"name": name, "phase": phase, "attempt": attempts, "taskId": f"{uid}:{name}:0:{attempts}"}
+        for name, attempts in steps
+    ]
+    return {"metadata": {"uid": uid}, "status": {"phase": phase, "steps": entries}}
+
+
+def test_a_success_whose_final_task_no_agent_received_is_unconfirmed() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:1"))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 1), ("s2", 1))}, tasks)
+    assert counted.unconfirmed_successes == ["a: no delivery of ['s2']"]
+    assert counted.figures()["unconfirmed_successes"] == 1
+
+
+def test_a_success_whose_every_final_task_was_received_is_confirmed() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:1"), task("a", "s2", "u:s2:0:1"))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 1), ("s2", 1))}, tasks)
+    assert counted.unconfirmed_successes == []
+    assert (counted.tasks_expected, counted.undelivered_attempts) == (2, 0)
+
+
+def test_a_task_no_status_asked_for_is_unaccounted() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:1"), task("a", "s1", "u:s1:0:2"))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 1))}, tasks)
+    assert counted.unaccounted_tasks == ["u:s1:0:2"]
+
+
+def test_a_task_of_another_workflow_uid_is_unaccounted() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:1"), task("a", "s1", "old:s1:0:1"))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 1))}, tasks)
+    assert counted.unaccounted_tasks == ["old:s1:0:1"]
+
+
+def test_an_attempt_counted_in_status_but_never_received_is_undelivered() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:2"))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 2))}, tasks)
+    assert (counted.tasks_expected, counted.undelivered_attempts) == (2, 1)
+    assert counted.unconfirmed_successes == []
+
+
+def test_a_delivery_without_a_string_task_id_is_counted() -> None:
+    tasks = ledger(task("a", "s1", "u:s1:0:1"), task("a", "s1", None))
+    counted = tally([planned("a")], {"a": run(SUCCEEDED, ("s1", 1))}, tasks)
+    assert counted.figures()["deliveries_without_task_id"] == 1
+
+
+def test_tasks_of_a_lost_workflow_are_not_held_against_a_status() -> None:
+    tasks = ledger(task("gone", "s1", "g:s1:0:1"))
+    counted = tally([planned("gone")], {}, tasks)
+    assert (counted.unaccounted_tasks, counted.tasks_expected) == ([], 0)
+    assert counted.lost == ["gone"]
