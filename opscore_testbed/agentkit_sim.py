@@ -47,6 +47,7 @@ from opscore_testbed.agentkit_sim_agents import (
     SimulatedAgent,
     StateReporter,
     agent_routes,
+    take_one,
 )
 from opscore_testbed.agentkit_sim_state import (
     AgentInfo,
@@ -262,7 +263,11 @@ def create_app(settings: SimSettings) -> FastAPI:
         simulated = sim.fleet.agents.get(info.agentName)
         if simulated is not None and simulated.spec.dispatch_delay_seconds > 0:
             await asyncio.sleep(simulated.spec.dispatch_delay_seconds)
-        sim.spawn(sim.dispatch(info, message.model_dump(mode="json")))
+        body = message.model_dump(mode="json")
+        sim.spawn(sim.dispatch(info, body))
+        if simulated is not None and take_one(simulated, "deliver_twice_next", message.messageType):
+            logger.warning("Delivering one task twice on purpose", extra={"agentId": agent_id})
+            sim.spawn(sim.dispatch(info, body))
         return _envelope(
             f"Message accepted for agent {agent_id}; dispatch scheduled.",
             {"agentId": agent_id, "dispatch_status": "scheduled"},

@@ -1,6 +1,7 @@
 """The fault suite's short variant in CI (issue 9): the operator SIGKILLed three times
 under load (F1), the API server down and back (F3), and the bad-input corpus next to a
-good workload (F7), each on the session's control plane with its own Ops-Core stack.
+good workload (F7), each on the session's control plane with its own Ops-Core stack; and
+the canary, whose three planted faults the suite must report (and nothing else).
 
 Nothing may be lost or delivered twice, every workflow must end as planned (the doomed
 ones `Failed` for the reason the agent gave), and every bad input must get its documented
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from opscore_testbed.chaos import suite
+from opscore_testbed.chaos import canary, suite
+from opscore_testbed.chaos.__main__ import verdict
 from opscore_testbed.chaos.report import problems
 from opscore_testbed.controlplane import ControlPlane
 
@@ -61,3 +63,16 @@ async def test_f7_every_bad_input_gets_its_documented_answer(
     assert row["tracebacks"] == 0
     assert row["processes_restarted"] is False
     assert row["succeeded"] == row["workflows"] - row["failed_as_expected"]
+
+
+async def test_canary_reports_exactly_the_three_planted_problems_and_fails(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    """One task delivered twice, one task's reports lost, one workflow deleted mid-run:
+    the suite must see all three, nothing else, and exit 1."""
+    rows = await suite.run(crds, ["CANARY"], size="short", log_dir=tmp_path, seed=SEED)
+    [row] = rows
+    assert "error" not in row, row.get("problems")
+    assert sorted(problems(rows)) == sorted(canary.PLANTED), f"logs in {tmp_path}"
+    assert row["evidence"]["lost"] == [row["deleted"]]
+    assert verdict(rows) == 1
