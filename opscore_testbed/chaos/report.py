@@ -45,19 +45,23 @@ ALWAYS_ZERO = (
 )
 
 
-def promise(field: str, bound: Any) -> tuple[str, Any]:
+def promise(field: str, bound: Any, *, at_least: bool = False) -> tuple[str, Any, str]:
     """A scenario's own promise, kept in its row: `field` must be at most `bound` (a
-    number), or equal to it (anything else: a bool, an empty dict...)."""
-    return (field, bound)
+    number; with `at_least`, at least), or equal to it (anything else: a bool, a dict)."""
+    return (field, bound, ">=" if at_least else "<=")
 
 
-def _broken(row: Row, field: str, bound: Any) -> str | None:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _broken(row: Row, field: str, bound: Any, op: str = "<=") -> str | None:
     if field not in row:
         return f"{field} was promised ({bound!r}) but not measured"
     value = row[field]
-    numeric = isinstance(bound, int | float) and not isinstance(bound, bool)
-    if numeric and isinstance(value, int | float) and not isinstance(value, bool):
-        return None if value <= bound else f"{field}={value}, promised <= {bound}"
+    if _is_number(bound) and _is_number(value):
+        kept = value >= bound if op == ">=" else value <= bound
+        return None if kept else f"{field}={value}, promised {op} {bound}"
     return None if value == bound else f"{field}={value!r}, promised {bound!r}"
 
 
@@ -88,8 +92,8 @@ def problems(rows: list[Row]) -> list[str]:
         for key in ALWAYS_ZERO:
             if row.get(key):
                 found.append(f"{name}: {key}={row[key]}")
-        for field, bound in row.get("promises") or []:
-            broken = _broken(row, field, bound)
+        for field, bound, *op in row.get("promises") or []:
+            broken = _broken(row, field, bound, *op)
             if broken is not None:
                 found.append(f"{name}: {broken}")
         found.extend(f"{name}: {p}" for p in row.get("problems") or [])

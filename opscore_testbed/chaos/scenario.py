@@ -89,7 +89,7 @@ def make_row(
     fault_text: str,
     outcome: Outcome,
     *,
-    promises: tuple[tuple[str, Any], ...] = (),
+    promises: tuple[tuple[str, Any, str], ...] = (),
     **extra: Any,
 ) -> Row:
     """The printed row: counts, then the timings measured from the fault's end.

@@ -66,3 +66,12 @@ def test_a_scenario_that_crashed_is_a_problem() -> None:
 def test_evidence_names_what_a_count_counted_without_adding_problems() -> None:
     row = clean_row(lost=1, evidence={"lost": ["f1-0003"]})
     assert problems([row]) == ["F0: lost=1"]
+
+
+def test_a_count_under_its_promised_minimum_is_a_problem() -> None:
+    row = clean_row(
+        undelivered_attempts=0, promises=[promise("undelivered_attempts", 1, at_least=True)]
+    )
+    assert problems([row]) == ["F0: undelivered_attempts=0, promised >= 1"]
+    row["undelivered_attempts"] = 3
+    assert problems([row]) == []
