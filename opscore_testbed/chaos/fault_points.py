@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opscore_faultpoints import ENV, FAULT_EXIT_CODE
@@ -40,6 +41,7 @@ class Window:
     point: str
     process: str  # "operator" or "sidecar"
     promises: tuple[tuple[str, Any, str], ...]
+    action: str = "crash"
 
     @property
     def on_pass(self) -> int:
@@ -70,6 +72,17 @@ WINDOWS = (
     # The report is stored, the agent never hears so (and the SDK does not retry): nothing
     # is lost by it. Reports sent while the sidecar restarts are (as in F2).
     Window("F9c", "sidecar.report.after_write", "sidecar", (promise("undelivered_attempts", 0),)),
+    # AgentKit took the task but the operator sees a failure (an ambiguous failure: what
+    # a timeout or a reset after the request was sent looks like once the client's own
+    # retries are spent). The step goes back to the queue and runs again under a *new*
+    # task id: the agent gets the step twice, not recognisable by `opscore_task_id`.
+    Window(
+        "F9d",
+        "operator.dispatch.after_accepted",
+        "operator",
+        (promise("redispatched_steps", 1), promise("redispatched_steps", 1, at_least=True)),
+        action="fail",
+    ),
 )
 
 
@@ -89,12 +102,34 @@ async def _crashed(process: ManagedProcess, within: float) -> int | None:
     return process.returncode
 
 
+async def _logged(log: Path, marker: str, within: float) -> bool:
+    """True once `marker` appears in the log file at `log` (within `within` seconds)."""
+
+    def seen() -> bool:
+        return log.exists() and marker in log.read_text(errors="replace")
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(seen):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def f9_one(ch: Chaos, spec: Window) -> Row:
     planned = mixed_batch(spec.row.lower(), ch.sizes.workflows, ch.sizes.policy())
-    env = {ENV: f"{spec.point}=crash@{spec.on_pass}"}
+    env = {ENV: f"{spec.point}={spec.action}@{spec.on_pass}"}
     exit_codes: list[int | None] = []
 
     async def inject(run: Run, batch: Batch, fault: Fault) -> None:
+        if spec.action == "fail":  # the process lives on: the point's log line says it fired
+            marker = f"fault point {spec.point}: fail"
+            log = run.stack.log_dir / f"{spec.process}.log"
+            fired = await _logged(log, marker, window(ch) + 30.0)
+            fault.begin()
+            fault.end()
+            exit_codes.append(FAULT_EXIT_CODE if fired else None)
+            return
         code = await _crashed(_process(run, spec.process), window(ch) + 30.0)
         fault.begin()
         exit_codes.append(code)
@@ -117,10 +152,11 @@ async def f9_one(ch: Chaos, spec: Window) -> Row:
         outcome.fault.ended = outcome.fault.started
     return make_row(
         spec.row,
-        f"{spec.process} crashes at {spec.point} (pass {spec.on_pass}), restarted",
+        f"{spec.process} {spec.action} at {spec.point} (pass {spec.on_pass})"
+        + (", restarted" if spec.action == "crash" else ""),
         outcome,
         fault_point_fired=fired,
-        exit_code=exit_codes[0] if exit_codes else None,
+        exit_code=exit_codes[0] if exit_codes and spec.action == "crash" else None,
         promises=(promise("fault_point_fired", True), *spec.promises),
     )
 

@@ -83,10 +83,11 @@ async def test_f9_each_fault_point_fires_once_and_loses_and_duplicates_nothing(
     crds: ControlPlane, tmp_path: Path
 ) -> None:
     rows = await suite.run(crds, ["F9"], size="short", log_dir=tmp_path, seed=SEED)
-    assert [row["scenario"] for row in rows] == ["F9a", "F9b", "F9c"]
+    assert [row["scenario"] for row in rows] == ["F9a", "F9b", "F9c", "F9d"]
     found = problems(rows)
     assert not found, "\n".join([*found, f"logs in {tmp_path}"])
     for row in rows:
         assert row["fault_point_fired"] is True
         assert (row["lost"], row["duplicated"], row["unexpected"]) == (0, 0, 0)
     assert rows[0]["undelivered_attempts"] >= 1  # the window was really hit
+    assert rows[3]["redispatched_steps"] == 1  # the ambiguous failure: one step, two ids
