@@ -10,6 +10,7 @@ from pathlib import Path
 from opscore_kube import KubeClient
 from opscore_testbed.chaos import (
     agentkit_faults,
+    ambiguous,
     bad_input,
     canary,
     fault_points,
@@ -47,6 +48,7 @@ SCENARIOS: dict[str, Scenario] = {
     "F7": _one(bad_input.f7_bad_input),
     "F8": _one(soak.f8_soak),
     "F9": fault_points.f9_fault_points,
+    "F10": _one(ambiguous.f10_ambiguous_faults),
     # Always fails, on purpose (planted faults): run by name only, never by default.
     "CANARY": _one(canary.canary),
 }

@@ -75,3 +75,13 @@ def test_a_count_under_its_promised_minimum_is_a_problem() -> None:
     assert problems([row]) == ["F0: undelivered_attempts=0, promised >= 1"]
     row["undelivered_attempts"] = 3
     assert problems([row]) == []
+
+
+def test_duplicates_the_scenario_predicted_are_allowed() -> None:
+    row = clean_row(duplicated=2, duplicated_predicted=2)
+    assert problems([row]) == []
+
+
+def test_a_duplicate_beyond_the_predicted_ones_is_a_problem() -> None:
+    row = clean_row(duplicated=3, duplicated_predicted=2)
+    assert problems([row]) == ["F0: duplicated=3, of which predicted 2"]
