@@ -82,6 +82,7 @@ class Runtime:
             recorder=self.recorder,
             reachability=self.reachability,
             may_act=self.may_act,
+            default_step_timeout_seconds=settings.default_step_timeout_seconds,
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,

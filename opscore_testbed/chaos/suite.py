@@ -8,7 +8,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from opscore_kube import KubeClient
-from opscore_testbed.chaos import agentkit_faults, bad_input, ha_faults, process_faults, soak
+from opscore_testbed.chaos import (
+    agentkit_faults,
+    ambiguous,
+    bad_input,
+    canary,
+    fault_points,
+    ha_faults,
+    process_faults,
+    soak,
+)
 from opscore_testbed.chaos.harness import SIZES, Chaos
 from opscore_testbed.chaos.report import Row
 from opscore_testbed.controlplane import ControlPlane
@@ -39,9 +48,13 @@ SCENARIOS: dict[str, Scenario] = {
     "F6": _one(agentkit_faults.f6_one_slow_endpoint),
     "F7": _one(bad_input.f7_bad_input),
     "F8": _one(soak.f8_soak),
+    "F9": fault_points.f9_fault_points,
+    "F10": _one(ambiguous.f10_ambiguous_faults),
     "F11": _one(ha_faults.f11_leader_sigkill),
     "F12": _one(ha_faults.f12_split_brain),
     "F13": _one(ha_faults.f13_sidecar_replica_sigkill),
+    # Always fails, on purpose (planted faults): run by name only, never by default.
+    "CANARY": _one(canary.canary),
 }
 
 
