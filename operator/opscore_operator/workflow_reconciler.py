@@ -25,6 +25,7 @@ from opscore_kube import WORKFLOWS, KubeClient, NotFound
 from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
+from opscore_logic.reasons import WorkflowReason
 from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
 from opscore_logic.workflow_model import (
@@ -281,7 +282,7 @@ class WorkflowReconciler:
             status.conditions,
             type="Succeeded",
             status="Unknown",
-            reason="TemplateNotFound",
+            reason=WorkflowReason.TEMPLATE_NOT_FOUND,
             message=message,
             now=now,
             generation=ref.generation,
@@ -302,9 +303,9 @@ class WorkflowReconciler:
             self._forget(key)
             return
         self.workflows.upsert(updated)
-        if before is None or before.reason != "TemplateNotFound":
+        if before is None or before.reason != WorkflowReason.TEMPLATE_NOT_FOUND:
             self.recorder.record(
-                updated, type="Warning", reason="TemplateNotFound", message=message
+                updated, type="Warning", reason=WorkflowReason.TEMPLATE_NOT_FOUND, message=message
             )
         logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
 
