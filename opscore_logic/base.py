@@ -31,7 +31,3 @@ class WireModel(BaseModel):
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
-
-def rfc3339(moment: datetime) -> str:
-    """Kubernetes-style time with microseconds (`metav1.MicroTime` precision)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from opscore_kube import KubeClient
+from opscore_testbed.bench.kube import BenchKube
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
 
@@ -28,7 +28,7 @@ class WriteCounts:
         return WriteCounts(Counter({k: v for k, v in diff.items() if v}))
 
 
-async def write_counts(kube: KubeClient) -> WriteCounts:
+async def write_counts(kube: BenchKube) -> WriteCounts:
     text = await kube.raw_get("/metrics")
     counts: Counter[str] = Counter()
     for family in text_string_to_metric_families(text):
