@@ -31,3 +31,13 @@ class WireModel(BaseModel):
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as the API server writes it (`Z` suffix), or None when it is absent
+    or unreadable: callers decide what a missing time means, none of them may crash on it."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
