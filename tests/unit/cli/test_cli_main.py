@@ -69,9 +69,6 @@ class FakeCluster:
     def template(self, name: str) -> None:
         return None
 
-    def agent_names(self) -> dict[str, str]:
-        return {"uuid-1": "researcher"}
-
     def agents(self) -> list[dict[str, Any]]:
         return []
 
@@ -86,7 +83,9 @@ def run(phase: str, step_phase: str, **status: Any) -> dict[str, Any]:
         "spec": {"steps": [{"name": "research", "agent": "researcher"}]},
         "status": {
             "phase": phase,
-            "steps": [{"name": "research", "phase": step_phase, "agent": "uuid-1", "attempt": 1}],
+            "steps": [
+                {"name": "research", "phase": step_phase, "agent": "researcher", "attempt": 1}
+            ],
             **status,
         },
     }
