@@ -17,6 +17,7 @@ from opscore_kube import KubeApiError, Unavailable
 from opscore_logic.agent_model import AgentReport
 from opscore_logic.base import utcnow
 from opscore_logic.lifecycle import latest_report, normalise_state
+from opscore_sidecar.agent_directory import CreateContended
 from opscore_sidecar.auth import Principal
 from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import REPORTS
@@ -101,7 +102,7 @@ async def post_state(
     )
     try:
         fresh = await sidecar.writer.submit(agentId, stored)
-    except Unavailable:
+    except (Unavailable, CreateContended):
         REPORTS.labels(state_label, "unavailable").inc()
         raise
     except KubeApiError:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from opscore_logic.run_view import StepRow, parse_time, step_rows, template_name
+from opscore_logic.base import parse_time
+from opscore_logic.run_view import StepRow, step_rows, template_name
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

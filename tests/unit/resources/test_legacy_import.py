@@ -100,11 +100,15 @@ def test_converted_template_passes_the_model_and_graph_checks() -> None:
     assert [s.retries.limit for s in spec.steps if s.retries] == [3, 3]
 
 
-def test_shared_fixture_is_the_shared_sample() -> None:
-    shared = Path("/work/shared/data/legacy-workflows/sample_workflow.json")
-    if not shared.exists():
-        pytest.skip("shared data not mounted")
-    assert json.loads(shared.read_text()) == _sample()
+def test_the_yaml_copy_of_the_sample_is_the_same_document_as_the_json_one() -> None:
+    """The YAML test below compares the importer's output for the two copies; that says
+    something only while they hold the same definition (a chain of two tasks). The one
+    intended difference: YAML reads the unquoted `version: 1.0` as a float."""
+    sample = _sample()
+    written_as_yaml = yaml.safe_load(SAMPLE_YAML.read_text())
+    assert written_as_yaml["version"] == 1.0
+    assert {**written_as_yaml, "version": sample["version"]} == sample
+    assert [t["nextTaskId"] for t in sample["tasks"]] == ["step_2", None]
 
 
 # --- YAML input and chain order ----------------------------------------------------------

@@ -31,7 +31,7 @@ from sidecar_fakes import (
     state_url,
 )
 
-from opscore_kube import KubeApiError
+from opscore_kube import Conflict, KubeApiError
 from opscore_sidecar.app import create_app
 from opscore_sidecar.openapi import document
 
@@ -118,6 +118,11 @@ def rbac_refuses(kube: FakeKube) -> None:
     refusal = KubeApiError(403, "Forbidden", "agents is forbidden: User cannot create")
     for verb in ("get", "list", "create", "patch", "patch_status"):
         kube.fail_next[verb] = [refusal] * 3
+
+
+def creates_conflict(kube: FakeKube) -> None:
+    """Every create of the Agent loses a race to a creator whose Agent then vanishes."""
+    kube.fail_next["create"] = [Conflict(409, "AlreadyExists", "agents already exists")] * 3
 
 
 def has_agent(kube: FakeKube) -> None:
@@ -402,6 +407,22 @@ CASES = [
         headers=RETRY,
     ),
     Case("webhook-api-down", 503, signed(webhook_body()), POST_NOTIFY, down, headers=RETRY),
+    Case(
+        "state-create-contended",
+        503,
+        post(state_url(), report_body(), auth()),
+        POST_STATE,
+        creates_conflict,
+        headers=RETRY,
+    ),
+    Case(
+        "webhook-create-contended",
+        503,
+        signed(webhook_body()),
+        POST_NOTIFY,
+        creates_conflict,
+        headers=RETRY,
+    ),
     Case(
         "webhook-disabled",
         503,
