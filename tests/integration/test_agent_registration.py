@@ -11,6 +11,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import pytest
@@ -67,11 +68,11 @@ def test_every_order_of_the_three_registration_paths_converges_to_one_agent(
     user_names = {agent_id: f"declared-{n}" for n, agent_id in enumerate(ids)}
     for agent_id, order in plan.items():
         caps = [f"cap-{user_names[agent_id]}"]
-        actions: dict[str, Callable[[], None]] = {
-            "webhook": lambda a=agent_id, c=caps: _registered(stack, a, c),
-            "report": lambda a=agent_id: report(stack, a, "idle"),
-            "declare": lambda a=agent_id: declare(
-                stack, user_names[a], a, heartbeatTimeoutSeconds=120
+        actions: dict[str, Callable[[], object]] = {
+            "webhook": partial(_registered, stack, agent_id, caps),
+            "report": partial(report, stack, agent_id, "idle"),
+            "declare": partial(
+                declare, stack, user_names[agent_id], agent_id, heartbeatTimeoutSeconds=120
             ),
         }
         for step in order:  # back to back: no waiting for the operator in between

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from opscore_cli import __main__ as cli
-from opscore_cli.cluster import CliError, Target, server_error
+from opscore_cli.cluster import CliError, Cluster, Target, server_error
 from opscore_cli.style import style_for
 from opscore_cli.watching import watch
 
@@ -48,12 +48,15 @@ def test_server_errors_are_worded_like_kubectl() -> None:
     )
 
 
-class FakeCluster:
-    """Answers `workflow()` from a script of objects, then keeps the last one."""
+class FakeCluster(Cluster):
+    """Answers `workflow()` from a script of objects, then keeps the last one.
 
-    namespace = "ns"
+    A subclass so it stands where a Cluster is expected; it never connects (no
+    `super().__init__`), so a method it does not override fails loudly.
+    """
 
     def __init__(self, *objects: dict[str, Any]) -> None:
+        self.namespace = "ns"
         self._objects: Iterator[dict[str, Any]] = iter(objects)
         self._last: dict[str, Any] = {}
         self.patches: list[dict[str, Any]] = []
@@ -127,7 +130,7 @@ def test_a_verb_that_does_not_apply_is_an_error_and_patches_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster = FakeCluster(run("Succeeded", "Succeeded"))
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(lambda cls, target: cluster))
+    monkeypatch.setattr(Cluster, "connect", classmethod(lambda cls, target: cluster))
     assert cli.main(["cancel", "hello"]) == 1
     assert capsys.readouterr().err == (
         'error: workflow "hello" already finished (Succeeded); nothing to cancel\n'
@@ -145,7 +148,7 @@ def test_a_verb_that_applies_patches_the_spec_and_says_so(
         seen.append(target)
         return cluster
 
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(connect))
+    monkeypatch.setattr(Cluster, "connect", classmethod(connect))
     assert cli.main(["-n", "ops", "suspend", "hello"]) == 0
     assert seen == [Target(None, None, "ops")]
     assert cluster.patches == [{"spec": {"suspend": True}}]
@@ -155,7 +158,7 @@ def test_a_verb_that_applies_patches_the_spec_and_says_so(
 def test_not_found_is_kubectls_message_and_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(lambda cls, target: FakeCluster()))
+    monkeypatch.setattr(Cluster, "connect", classmethod(lambda cls, target: FakeCluster()))
     assert cli.main(["get", "x"]) == 1
     assert capsys.readouterr().err == (
         'Error from server (NotFound): workflows.opscore.opspawn.io "x" not found\n'
