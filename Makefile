@@ -34,8 +34,8 @@ fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-crds: venv ## Regenerate crds/*.yaml from the pydantic models
-	$(PY) -m opscore_logic.crdgen crds
+crds: venv ## Regenerate crds/*.yaml and docs/crd-reference.md from the pydantic models
+	$(PY) -m opscore_testbed.crd_files crds
 
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
