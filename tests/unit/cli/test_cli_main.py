@@ -1,22 +1,18 @@
 """`kubectl opscore`'s command line: flags, errors worded like kubectl's, exit codes,
-`watch` against a scripted cluster, and `import` wrapping the legacy importer."""
+and `watch` against a scripted cluster (`import`: test_cli_import.py)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from opscore_cli import __main__ as cli
 from opscore_cli.cluster import CliError, Cluster, Target, server_error
 from opscore_cli.style import style_for
 from opscore_cli.watching import watch
-
-LEGACY = Path(__file__).parents[1] / "data" / "legacy" / "sample_workflow.yaml"
 
 
 def test_connection_flags_work_before_and_after_the_subcommand() -> None:
@@ -163,22 +159,6 @@ def test_not_found_is_kubectls_message_and_exit_1(
     assert capsys.readouterr().err == (
         'Error from server (NotFound): workflows.opscore.opspawn.io "x" not found\n'
     )
-
-
-def test_import_wraps_the_legacy_importer_with_its_flags(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code = cli.main(["import", str(LEGACY), "-n", "ops", "--workflow", "run-1", "--input", "k=v"])
-    docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert code == 0
-    assert [d["kind"] for d in docs] == ["WorkflowTemplate", "Workflow"]
-    assert {d["metadata"]["namespace"] for d in docs} == {"ops"}
-    assert docs[1]["spec"]["inputs"] == {"k": "v"}
-
-
-def test_import_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["import", str(tmp_path / "missing.json")]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
 
 
 class Tty(io.StringIO):
