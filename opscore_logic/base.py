@@ -28,10 +28,6 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def rfc3339(moment: datetime) -> str:
     """Kubernetes-style time with microseconds (`metav1.MicroTime` precision)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
