@@ -25,10 +25,11 @@ venv: $(VENV)/.installed ## Create .venv with Ops-Core and its dev tools
 control-plane-bin: ## Build etcd, kube-apiserver, kube-controller-manager into the cache (once)
 	@hack/build-control-plane.sh >/dev/null
 
-lint: venv ## ruff (lint + format check) and mypy
+lint: venv ## ruff (lint + format check), mypy (code and tests), the layers (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .
