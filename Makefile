@@ -70,10 +70,10 @@ bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...):
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=
 SOAK_MINUTES ?= 20
-chaos: venv control-plane-bin ## Fault suite F1-F8 (fails on anything lost or duplicated): table in chaos/results/latest.json
+chaos: venv control-plane-bin ## Fault suite F1-F10 (fails on any broken guarantee): table in chaos/results/latest.json
 	$(PY) -m opscore_testbed.chaos --soak-minutes $(SOAK_MINUTES) $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
 
-chaos-short: venv control-plane-bin ## Fault suite, short: ~20 workflows per scenario, F1-F7, no soak
+chaos-short: venv control-plane-bin ## Fault suite, short: ~20 workflows per scenario, F1-F7, F9, F10, no soak
 	$(PY) -m opscore_testbed.chaos --short $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
 
 demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows

@@ -1,8 +1,9 @@
 """`kubectl opscore agents`: every agent, its state and whether it can take work.
 
-Named by `spec.agentName` (what people registered in AgentKit), not by the resource name,
-which for AgentKit agents is a derived id. READY shows the Ready condition's reason,
-because "False" alone does not say whether the agent is paused, offline or failing.
+Named by resource name, as `kubectl get agents`, Events and the step status name them (for
+AgentKit agents it is derived from the `agentName` they registered under). READY shows the
+Ready condition's reason, because "False" alone does not say whether the agent is paused,
+offline or failing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ HEADER = ("NAME", "STATE", "CURRENT TASK", "LAST SEEN", "SUCCEEDED", "FAILED", "
 
 
 def display_name(agent: Mapping[str, Any]) -> str:
-    spec = agent.get("spec") or {}
-    return str(spec.get("agentName") or (agent.get("metadata") or {}).get("name") or "?")
+    return str((agent.get("metadata") or {}).get("name") or "?")
 
 
 def ready_condition(agent: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -89,21 +89,6 @@ class Cluster:
         items: list[Body] = self._call("list_namespaced_custom_object", "agents")["items"]
         return items
 
-    def agent_names(self) -> dict[str, str]:
-        """Agent resource name -> spec.agentName; empty when agents cannot be listed (the
-        views then show resource names, which is all the workflow records)."""
-        try:
-            agents = self.agents()
-        except CliError:
-            return {}
-        names = {}
-        for agent in agents:
-            name = (agent.get("metadata") or {}).get("name")
-            shown = (agent.get("spec") or {}).get("agentName")
-            if name:
-                names[str(name)] = str(shown or name)
-        return names
-
     def patch_workflow(self, name: str, patch: Body) -> Body:
         """A JSON merge patch (the client would pick strategic merge, which CRs lack)."""
         return self._call(

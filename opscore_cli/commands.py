@@ -54,8 +54,7 @@ def dump(obj: Any, output: str, out: TextIO) -> None:
 
 def frame(cluster: Cluster, workflow: Body, style: Style, width: int | None) -> str:
     rows = rows_of(cluster, workflow)
-    names = cluster.agent_names() if any(row.agent for row in rows) else {}
-    return render_workflow(workflow, rows, datetime.now(UTC), style, width, names)
+    return render_workflow(workflow, rows, datetime.now(UTC), style, width)
 
 
 def get(cluster: Cluster, name: str, output: str | None, out: TextIO | None = None) -> int:

@@ -67,14 +67,12 @@ def step_table(
     now: datetime,
     style: Style,
     width: int | None = None,
-    agent_names: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The steps as an aligned tree table (STEP, PHASE, AGENT, ATTEMPT, DURATION, MESSAGE).
 
-    `agent_names` maps Agent resource names (what the status records; for AgentKit agents
-    a UUID) to the `spec.agentName` people know them by.
+    AGENT is the Agent's resource name, as `kubectl get agents` and the step status say it
+    (for AgentKit agents it is derived from the name they registered under).
     """
-    names = agent_names or {}
     cells: list[list[Cell]] = []
     for place in layout(rows, unicode=style.unicode):
         row = place.row
@@ -91,7 +89,7 @@ def step_table(
             [
                 name,
                 cell(row.phase, sgr),
-                cell(names.get(row.agent, row.agent) if row.agent else "-"),
+                cell(row.agent or "-"),
                 cell(row.attempt),
                 cell(duration(row.duration_seconds(now), precise=True)),
                 cell(message or ""),
@@ -106,7 +104,6 @@ def render_workflow(
     now: datetime,
     style: Style,
     width: int | None = None,
-    agent_names: Mapping[str, str] | None = None,
 ) -> str:
     """What `get` prints: the run's header, a blank line, the step tree."""
     meta = workflow.get("metadata") or {}
@@ -136,7 +133,7 @@ def render_workflow(
         fields.append(("Requested", ", ".join(requested)))
     label_width = max(len(label) for label, _ in fields) + 2
     head = [f"{label + ':':<{label_width}}{value}" for label, value in fields]
-    return "\n".join([*head, "", *step_table(rows, now, style, width, agent_names)]) + "\n"
+    return "\n".join([*head, "", *step_table(rows, now, style, width)]) + "\n"
 
 
 def pending_verbs(workflow: Mapping[str, Any]) -> list[str]:

@@ -66,17 +66,14 @@ def watch(
     live = _isatty(out)
     last: tuple[Any, ...] | None = None  # what the latest frame showed
     template: Body | None = None
-    names: dict[str, str] = {}
     while True:
         workflow = cluster.workflow(name)
         wanted = template_name(workflow)
         if wanted and (template is None or template["metadata"]["name"] != wanted):
             template = cluster.template(wanted)  # once: a run's steps never change
         rows = step_rows(workflow, template)
-        if any(row.agent and row.agent not in names for row in rows):
-            names = cluster.agent_names()  # only when a step went to an agent not yet seen
         phase = (workflow.get("status") or {}).get("phase")
-        text = render_workflow(workflow, rows, datetime.now(UTC), style, terminal_width(out), names)
+        text = render_workflow(workflow, rows, datetime.now(UTC), style, terminal_width(out))
         seen = signature(workflow, rows)
         if live:
             out.write((CLEAR_SCREEN if last is None else "") + redraw(text))

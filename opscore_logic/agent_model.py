@@ -41,8 +41,23 @@ class AgentSpec(WireModel):
             "Defaults to metadata.name. Reports and dispatches use this id."
         ),
     )
+    previous_agent_id: str | None = Field(
+        default=None,
+        max_length=253,
+        description=(
+            "The id AgentKit gave the agent before its latest registration (AgentKit hands "
+            "out a new id when it re-registers an agent it forgot). Reports still sent "
+            "under it land on this Agent; dispatches use agentId only. Set by the webhook."
+        ),
+    )
     agent_name: str | None = Field(
-        default=None, max_length=253, description="Human-readable name registered in AgentKit."
+        default=None,
+        max_length=253,
+        description=(
+            "Human-readable name registered in AgentKit (unique there). Agents Ops-Core "
+            "creates are named after it; an agent registering again under this name with a "
+            "new id updates this Agent."
+        ),
     )
     version: str | None = Field(default=None, max_length=64, description="Agent version.")
     description: str | None = Field(
@@ -94,7 +109,13 @@ class AgentStatus(WireModel):
             "the sidecar."
         ),
     )
-    state: AgentState | None = Field(default=None, description="Normalised state.")
+    state: AgentState | None = Field(
+        default=None,
+        description=(
+            "Normalised state: Active while a task Ops-Core gave the agent is in flight "
+            "(whatever it last reported), else from its newest report and the heartbeat."
+        ),
+    )
     raw_state: str | None = Field(default=None, description="Last reported state, verbatim.")
     state_since: datetime | None = Field(default=None, description="When `state` last changed.")
     last_seen: datetime | None = Field(default=None, description="When it last reported.")

@@ -162,8 +162,9 @@ KINDS = [
         spec_required=False,
         description="An AI agent registered in AgentKit, and its operational state.",
         # `--field-selector spec.agentId=ID`: the sidecar finds an Agent by AgentKit id
-        # without listing them all (a user-declared one, before the operator labels it).
-        selectable_fields=[".spec.agentId"],
+        # without listing them all (a user-declared one, before the operator labels it),
+        # by its previous id (reports sent during a re-registration) and by agentName.
+        selectable_fields=[".spec.agentId", ".spec.previousAgentId", ".spec.agentName"],
         columns=[
             _col("Agent-Name", ".spec.agentName"),
             _col("State", ".status.state"),
@@ -172,6 +173,7 @@ KINDS = [
             _col("Last-Seen", ".status.lastSeen", "date"),
             AGE,
             _col("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
+            _col("Agent-Id", ".spec.agentId", priority=1),
             _col("Raw-State", ".status.rawState", priority=1),
             _col("Capabilities", ".spec.capabilities", priority=1),
             _col("Succeeded", ".status.tasksSucceeded", "integer", priority=1),

@@ -12,6 +12,12 @@ State (`status.state`, the raw string stays in `status.rawState`):
       active/busy/running   -> Active          error/failed        -> Error
       offline/stopped       -> Offline         anything else       -> Unknown (raw kept)
     silent longer than heartbeatTimeoutSeconds  Offline, whatever it said last
+    a task Ops-Core gave it still in flight .. Active, whatever it said last (unless Offline)
+
+The last rule is what Ops-Core knows better than the agent: it dispatched the task and has
+not seen it end, so the agent is working on it, even while its last report still says
+`idle` (the reference agent reports only after its work) or something unknown. So the state,
+`Ready` and the current task never contradict each other in `kubectl get agents`.
 
 "Silent" is measured from when the sidecar *received* the last report, not from the
 agent's own timestamp, so a skewed agent clock cannot keep an agent alive or kill it. The
@@ -26,7 +32,7 @@ after the silence, False/ReportedOffline when the agent itself said it is going 
     NotRegisteredInAgentKit   AgentKit answered 404 for the agent's id
     Unavailable               Available is False
     State<state>              Initializing, Active (busy with work Ops-Core did not give
-                              it), Offline, Unknown
+                              it), Offline, Unknown (the state shown, after the rule above)
     Busy                      as many tasks in flight as spec.maxConcurrentTasks
     Ready                     Idle or Error (an agent that failed a task takes the next
                               one), or Active only because of work Ops-Core gave it
@@ -103,6 +109,15 @@ def observed_state(spec: AgentSpec, reports: Sequence[AgentReport], now: datetim
     return normalise_state(latest.state)
 
 
+def shown_state(observed: AgentState, workload: Workload) -> AgentState:
+    """The state to show and route by: Active while a task Ops-Core gave the agent is in
+    flight (see the module docstring), else what its reports and the clock say. Offline
+    still wins: a silent agent's tasks are about to fail, and the column must say why."""
+    if workload.active_tasks > 0 and observed is not AgentState.OFFLINE:
+        return AgentState.ACTIVE
+    return observed
+
+
 def is_available(spec: AgentSpec, reports: Sequence[AgentReport], now: datetime) -> bool:
     """Heard from within the heartbeat timeout, and not saying it is going offline."""
     return _availability(spec, reports, now)[0]
@@ -144,7 +159,7 @@ def derive_status(
     generation: int | None,
 ) -> AgentStatus:
     """The operator-owned status fields, recomputed from reports and workload."""
-    state = observed_state(spec, status.reports, now)
+    state = shown_state(observed_state(spec, status.reports, now), workload)
     latest = latest_report(status.reports)
     available, available_reason, available_message = _availability(spec, status.reports, now)
     since = status.state_since if status.state == state and status.state_since else now
@@ -199,7 +214,7 @@ def readiness(
 ) -> tuple[bool, str, str]:
     """(ready, reason, message) of the `Ready` condition: the one rule the status and the
     operator's routing both use, so what `kubectl get` says is what the scheduler does."""
-    state = observed_state(spec, reports, now)
+    state = shown_state(observed_state(spec, reports, now), workload)
     return _readiness(spec, state, is_available(spec, reports, now), workload)
 
 

@@ -3,14 +3,24 @@
 Agents reach Ops-Core three ways, in any order: a user declares an Agent with kubectl (any
 name, `spec.agentId` set), AgentKit's registration webhook announces it, or the agent
 simply starts reporting (often before the webhook). The sidecar creates an Agent for the
-last two when none holds the id yet, under the deterministic name
-`names.agent_resource_name(id)`, and marks it with the `created-by` annotation.
+last two when none holds the id yet, marked with the `created-by` annotation: the webhook
+names it after the agent's `agentName` (`names.agent_names_for`), a first report, which
+knows only the id, after the id (`names.agent_resource_name`).
+
+AgentKit's names are unique and survive its restarts; its ids do not (a restarted
+AgentKit gives a re-registering agent a new id). So a registration is matched to an Agent
+by `agentName` first, then by id; a match under another id is the same agent re-registered:
+its Agent takes the new id and keeps the old one in `spec.previousAgentId`, so reports still
+sent under it are not lost (`answers_to`).
 
 Two Agents can still end up holding one id: the agent reported (or was announced) first,
-then a user declared it under a name of their own. The operator resolves that by merging:
-the user's Agent is kept (it carries intent: its name, `paused`, heartbeat timeout, ...),
-and each Agent Ops-Core created for the id is absorbed into it (registration fields the
-user left out are copied over, so are its reports and counters) and then deleted. Two
+then a user declared it under a name of their own; or it reported before its registration,
+which then created the Agent named after `agentName`. The operator resolves that by
+merging: the user's Agent is kept (it carries intent: its name, `paused`, heartbeat
+timeout, ...), else one the registration created (it has the name people chose), else the
+oldest; each other Agent Ops-Core created for the id is absorbed into the keeper
+(registration fields it lacks are copied over, so are its reports and counters) and then
+deleted. Two
 Agents that users declared for one id are a conflict Ops-Core does not guess about: both
 stay, the oldest one gets the reports, and a Warning event says so.
 
@@ -44,6 +54,23 @@ def agent_id_of(obj: Body) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
+def previous_agent_id_of(obj: Body) -> str | None:
+    """The id the agent had before AgentKit last gave it a new one (or None)."""
+    value = (obj.get("spec") or {}).get("previousAgentId")
+    return str(value) if value else None
+
+
+def answers_to(obj: Body, agent_id: str) -> bool:
+    """Whether reports sent under `agent_id` belong on this Agent: its current id, or the
+    one it had before its latest re-registration."""
+    return agent_id_of(obj) == agent_id or previous_agent_id_of(obj) == agent_id
+
+
+def agent_name_of(obj: Body) -> str | None:
+    value = (obj.get("spec") or {}).get("agentName")
+    return str(value) if value else None
+
+
 def created_by(obj: Body) -> str | None:
     """How Ops-Core came to create this Agent, or None when a user declared it."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
@@ -58,6 +85,7 @@ class Holder:
     name: str
     created: str  # metadata.creationTimestamp (RFC 3339 sorts as text)
     user_declared: bool
+    first_contact: bool = False  # created by a report, before any registration named it
 
     @classmethod
     def of(cls, obj: Body) -> Holder:
@@ -66,6 +94,7 @@ class Holder:
             name=str(meta.get("name") or ""),
             created=str(meta.get("creationTimestamp") or ""),
             user_declared=created_by(obj) is None,
+            first_contact=created_by(obj) == CREATED_BY_REPORT,
         )
 
 
@@ -79,9 +108,12 @@ class MergePlan:
 
 
 def merge_plan(holders: Iterable[Holder]) -> MergePlan | None:
-    """Which Agent keeps the id: the oldest user-declared one, else the oldest of all
-    (ties by name, so every process decides the same). None for fewer than two holders."""
-    ordered = sorted(holders, key=lambda h: (not h.user_declared, h.created, h.name))
+    """Which Agent keeps the id: the oldest user-declared one, else the oldest one a
+    registration created (named after agentName), else the oldest of all (ties by name, so
+    every process decides the same). None for fewer than two holders."""
+    ordered = sorted(
+        holders, key=lambda h: (not h.user_declared, h.first_contact, h.created, h.name)
+    )
     if len(ordered) < 2:
         return None
     keeper, rest = ordered[0], ordered[1:]

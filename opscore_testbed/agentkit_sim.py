@@ -47,6 +47,7 @@ from opscore_testbed.agentkit_sim_agents import (
     SimulatedAgent,
     StateReporter,
     agent_routes,
+    take_one,
 )
 from opscore_testbed.agentkit_sim_state import (
     AgentInfo,
@@ -54,6 +55,8 @@ from opscore_testbed.agentkit_sim_state import (
     AgentRegistrationPayload,
     AgentRegistry,
     ApiResponse,
+    DispatchFaults,
+    DispatchStalls,
     DuplicateAgentNameError,
     MessagePayload,
     Outage,
@@ -139,6 +142,7 @@ class AgentKitSimulator:
             report_gap_seconds=settings.report_gap_seconds,
         )
         self.outage = Outage()
+        self.stalls = DispatchStalls(settings.seed)  # what a retry may duplicate
         # Set once the start-up agents are registered: until then `/health` and `/sim/` wait, so
         # whoever polls them for readiness sees the agents. (The agents' own endpoints never wait.)
         self.ready = asyncio.Event()
@@ -262,7 +266,12 @@ def create_app(settings: SimSettings) -> FastAPI:
         simulated = sim.fleet.agents.get(info.agentName)
         if simulated is not None and simulated.spec.dispatch_delay_seconds > 0:
             await asyncio.sleep(simulated.spec.dispatch_delay_seconds)
-        sim.spawn(sim.dispatch(info, message.model_dump(mode="json")))
+        body = message.model_dump(mode="json")
+        sim.spawn(sim.dispatch(info, body))
+        if simulated is not None and take_one(simulated, "deliver_twice_next", message.messageType):
+            logger.warning("Delivering one task twice on purpose", extra={"agentId": agent_id})
+            sim.spawn(sim.dispatch(info, body))
+        await sim.stalls.maybe_stall(message.opscore_task_id)
         return _envelope(
             f"Message accepted for agent {agent_id}; dispatch scheduled.",
             {"agentId": agent_id, "dispatch_status": "scheduled"},
@@ -303,7 +312,9 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
 
     @router.get("/sim/tasks")
     async def tasks(include_tasks: bool = True) -> dict[str, Any]:
-        return fleet.ledger.snapshot(include_tasks=include_tasks)
+        return fleet.ledger.snapshot(include_tasks=include_tasks) | {
+            "stalled_task_ids": list(sim.stalls.stalled)
+        }
 
     @router.delete("/sim/tasks")
     async def clear_tasks() -> dict[str, Any]:
@@ -346,6 +357,11 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
         forgotten = sim.registry.forget_all()
         logger.info("AgentKit forgot every agent (simulated restart)", extra={"count": forgotten})
         return {"forgotten": forgotten}
+
+    @router.post("/sim/dispatch-faults")
+    async def dispatch_faults(request: DispatchFaults) -> dict[str, Any]:
+        sim.stalls.faults = request
+        return request.model_dump()
 
     @router.post("/sim/outage")
     async def outage(request: OutageRequest) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -60,6 +60,11 @@ class AgentSpec(BaseModel):
     #: AgentKit answers `POST /v1/agents/{id}/run` for this agent only after this long: one
     #: slow endpoint, while the others answer at once (the fault suite's F6).
     dispatch_delay_seconds: float = Field(default=0.0, ge=0.0)
+    #: Deliberate faults for the fault suite's canary, each counted down per workflow task:
+    #: AgentKit delivers the next N tasks to this agent twice (the same message, as after
+    #: an ambiguous retry), and the agent's reports of the next N tasks are lost.
+    deliver_twice_next: int = Field(default=0, ge=0)
+    drop_reports_next: int = Field(default=0, ge=0)
 
 
 class AgentPatch(BaseModel):
@@ -73,6 +78,18 @@ class AgentPatch(BaseModel):
     silent: bool | None = None
     down: bool | None = None
     dispatch_delay_seconds: float | None = Field(default=None, ge=0.0)
+    deliver_twice_next: int | None = Field(default=None, ge=0)
+    drop_reports_next: int | None = Field(default=None, ge=0)
+
+
+def take_one(agent: SimulatedAgent, counter: str, message_type: str | None) -> bool:
+    """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`)
+    says this workflow task is one to misbehave on; other messages never count."""
+    left = int(getattr(agent.spec, counter))
+    if message_type != WORKFLOW_TASK or left <= 0:
+        return False
+    agent.spec = agent.spec.model_copy(update={counter: left - 1})
+    return True
 
 
 @dataclass
@@ -367,6 +384,9 @@ def agent_routes(fleet: AgentFleet) -> list[Route]:
         if not isinstance(message, dict):
             return JSONResponse({"detail": "Expected a JSON object."}, 422)
         outcome = await fleet.perform(agent, message)
+        if take_one(agent, "drop_reports_next", message.get("messageType")):
+            logger.warning("Dropping the reports of one task on purpose", extra={"agent": name})
+            outcome = replace(outcome, reports=[])
         return JSONResponse(
             outcome.answer,
             status_code=outcome.status_code,

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -188,6 +189,33 @@ class OutageRequest(BaseModel):
     seconds: float = Field(ge=0.0)
     mode: Literal["503", "slow"] = "503"
     delay_seconds: float = Field(default=5.0, ge=0.0)
+
+
+class DispatchFaults(BaseModel):
+    """Body of `POST /sim/dispatch-faults`: a share of `/run` calls is *scheduled* (the
+    agent will get the task) and then answered only after `stall_seconds`, past the
+    caller's timeout, so the caller sees a failure for a dispatch that took effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stall_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    stall_seconds: float = Field(default=0.0, ge=0.0)
+
+
+class DispatchStalls:
+    """The `DispatchFaults` in force, and the task ids of the dispatches stalled so far."""
+
+    def __init__(self, seed: int | None) -> None:
+        self.faults = DispatchFaults()
+        self.stalled: list[str] = []
+        self._rng = random.Random(seed)
+
+    async def maybe_stall(self, task_id: str | None) -> None:
+        """Called once the dispatch is scheduled: sometimes, answer late."""
+        if self.faults.stall_rate and self._rng.random() < self.faults.stall_rate:
+            self.stalled.append(str(task_id))
+            logger.warning("Stalling a scheduled dispatch on purpose", extra={"task": task_id})
+            await asyncio.sleep(self.faults.stall_seconds)
 
 
 class Outage:

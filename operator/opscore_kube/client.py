@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from prometheus_client import Counter, Histogram
 
+from opscore_kube import faults
 from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import KubeApiError, Unavailable, error_for
 from opscore_kube.ratelimit import TokenBucket
@@ -76,10 +77,12 @@ class KubeClient:
         # idle ones for 90 s), so a burst does not pay a TLS handshake per request.
         self._http = httpx.AsyncClient(
             base_url=connection.server,
-            transport=AiohttpTransport(
-                max_connections=MAX_CONNECTIONS,
-                keepalive_timeout=KEEPALIVE_SECONDS,
-                ssl_context=connection.ssl_context,
+            transport=faults.wrap(  # the test bed's seam (F10); itself when unset
+                AiohttpTransport(
+                    max_connections=MAX_CONNECTIONS,
+                    keepalive_timeout=KEEPALIVE_SECONDS,
+                    ssl_context=connection.ssl_context,
+                )
             ),
             timeout=httpx.Timeout(timeout, connect=5.0),
             headers=headers,

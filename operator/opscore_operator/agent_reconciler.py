@@ -51,16 +51,17 @@ from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.agents")
 
-# Agent status derived by the operator (state, current task, counters) is written at most
-# about once per this interval per agent: a burst of reports and dispatches becomes one
-# write. Decisions never wait for it (they read reports and the ledger directly).
-AGENT_STATUS_DEBOUNCE_SECONDS = 1.0
-# A busy agent flips Active/Idle, Ready/Busy, its current task and its counters on every
-# task. Those routine changes are written once they have held still for
-# AGENT_STATUS_QUIET_SECONDS, and at least every AGENT_STATUS_MAX_LAG_SECONDS while they
-# keep changing (so a long task shows within ~2 s, and a stream of short ones costs a
-# write per agent per 30 s, not one per task). Anything else (Offline, Error, Paused, a
-# new lastError, not registered in AgentKit...) is written at the next pass.
+# Agent status derived by the operator is written at most about once per this interval per
+# agent: the end of one task and the dispatch of the next (milliseconds apart when work is
+# queued) become one write, and `kubectl get agents` still shows a dispatch or an outcome
+# well within a second. Decisions never wait for it (they read reports and the ledger).
+AGENT_STATUS_DEBOUNCE_SECONDS = 0.2
+# What changes with every report but no column a person reads at a glance (the raw state
+# string, the counters of `-o wide`) is written once it has held still for
+# AGENT_STATUS_QUIET_SECONDS, and at least every AGENT_STATUS_MAX_LAG_SECONDS while it keeps
+# changing; in practice it rides along with the next visible change. Everything else
+# (state, Ready, current task, Offline, Error, a new lastError...) is written at the next
+# pass: docs/architecture.md "API writes per step" says what that costs.
 AGENT_STATUS_QUIET_SECONDS = 2.0
 AGENT_STATUS_MAX_LAG_SECONDS = 30.0
 
@@ -223,6 +224,7 @@ class AgentReconciler:
         if deadline is not None and deadline > now:
             self.queue.add_after(key, (deadline - now).total_seconds() + 0.05)
         if _comparable(new) == _comparable(old) and not _last_seen_stale(old, derived):
+            self._held.pop(key, None)  # back to what is written: nothing is held any more
             return
         if _notable(new) == _notable(old):
             wait = self._hold(key, _comparable(new))
@@ -418,24 +420,20 @@ def _last_seen_stale(old: dict[str, Any], derived: AgentStatus) -> bool:
     return lag.total_seconds() > LAST_SEEN_RESOLUTION_SECONDS
 
 
-# Fields that change on every task of a busy agent (see AGENT_STATUS_QUIET_SECONDS).
-_ROUTINE_FIELDS = ("rawState", "currentTask", "currentTaskId", "activeTasks")
-_ROUTINE_COUNTERS = ("tasksSucceeded", "tasksFailed")
-_WORKING_STATES = (AgentState.ACTIVE.value, AgentState.IDLE.value)
-_SERVING_REASONS = ("Ready", "Busy")
+# Fields that may lag (see AGENT_STATUS_QUIET_SECONDS): not printed by `kubectl get agents`.
+_ROUTINE_FIELDS = ("rawState", "tasksSucceeded", "tasksFailed")
 
 
 def _notable(owned: dict[str, Any]) -> dict[str, Any]:
-    """What a change must touch to be written at once: `_comparable` without the routine
-    churn of a working agent (Active<->Idle, Ready<->Busy, task, counters)."""
+    """What a change must touch to be written at once: `_comparable` without the fields
+    that may lag. State, Ready and the current task are always written together, so the
+    columns of `kubectl get agents` never contradict each other."""
     out = _comparable(owned)
-    for name in (*_ROUTINE_FIELDS, *_ROUTINE_COUNTERS):
+    for name in _ROUTINE_FIELDS:
         out.pop(name, None)
-    if out.get("state") in _WORKING_STATES:
-        out["state"] = "working"
-    out["conditions"] = [
-        {**c, "status": "serving", "reason": "serving", "message": ""}
-        if c.get("type") == "Ready" and c.get("reason") in _SERVING_REASONS
+    out["conditions"] = [  # `Available`'s message quotes the raw state: it may lag with it
+        {**c, "message": ""}
+        if c.get("type") == "Available" and c.get("reason") == "Reporting"
         else c
         for c in out["conditions"]
     ]

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 from prometheus_client import Counter, Histogram
 
+import opscore_faultpoints as faultpoints
 from opscore_logic.engine import Dispatch, WorkflowRef
 
 logger = logging.getLogger("opscore.agentkit")
@@ -115,7 +116,11 @@ class AgentKitClient:
         detail = reason = ""
         for attempt in range(1, self._attempts + 1):
             try:
+                if attempt == 1:
+                    faultpoints.hit("operator.dispatch.before_post")
                 resp = await self._http.post(path, json=message)
+            except faultpoints.FaultInjected as exc:
+                return DispatchResult("unreachable", str(exc), "Unreachable")
             except httpx.TimeoutException as exc:
                 reason = "Timeout"
                 detail = f"AgentKit did not answer in time: {type(exc).__name__}: {exc}"
@@ -124,6 +129,10 @@ class AgentKitClient:
                 detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}"
             else:
                 if resp.status_code in (200, 201, 202):
+                    try:
+                        faultpoints.hit("operator.dispatch.after_accepted")
+                    except faultpoints.FaultInjected as exc:
+                        return DispatchResult("unreachable", str(exc), "Unreachable")
                     return DispatchResult("scheduled")
                 if resp.status_code == 404:
                     return DispatchResult("not_found", _detail(resp))

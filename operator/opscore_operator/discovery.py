@@ -5,8 +5,10 @@ its registration webhook, from first contact on the state endpoint and from user
 Agents. The webhook is sent once and never retried, though; where an AgentKit does list
 its agents, polling repairs a lost webhook:
 
-- an agent AgentKit lists and no Agent holds gets an Agent (named like the sidecar would
-  name it, annotated `created-by: agentkit-poll`), with the registration fields;
+- an agent AgentKit lists and no Agent holds (by id, or by agentName: a re-registered
+  agent's Agent is moved to its new id by the webhook, not here) gets an Agent named like
+  the webhook would name it, after its agentName (`names.agent_names_for`), annotated
+  `created-by: agentkit-poll`, with the registration fields;
 - an existing Agent gets registration fields it lacks (never overwriting any: the
   webhook, not polling, is where AgentKit's updates come from);
 - an Agent marked `NotRegisteredInAgentKit` whose id AgentKit lists is unmarked.
@@ -21,11 +23,11 @@ import logging
 from typing import Any
 
 from opscore_kube import AGENTS, Conflict, KubeApiError, KubeClient
-from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_resource_name
+from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_names_for
 from opscore_logic.registration import (
     CREATED_BY_ANNOTATION,
     CREATED_BY_POLL,
-    agent_id_of,
+    agent_name_of,
     registration_fill,
     registration_spec,
 )
@@ -103,6 +105,8 @@ class AgentKitPoller:
         agent_id = str(spec["agentId"])
         names = sorted(self.index.holders(self.namespace, agent_id))
         if not names:
+            if self._registered_as(spec.get("agentName")):
+                return 0
             await self._create(agent_id, spec)
             return 1
         changed = 0
@@ -120,18 +124,28 @@ class AgentKitPoller:
                 changed += 1
         return changed
 
+    def _registered_as(self, agent_name: object) -> bool:
+        """Whether an Agent already says it is `agent_name` (under another id: AgentKit
+        re-registered it, and the webhook, not polling, moves it to the new id)."""
+        if not isinstance(agent_name, str):
+            return False
+        return any(
+            agent_name_of(body) == agent_name for body in self.agents.in_namespace(self.namespace)
+        )
+
     async def _create(self, agent_id: str, spec: dict[str, Any]) -> None:
-        name = agent_resource_name(agent_id)
+        agent_name = spec.get("agentName")
+        candidates = agent_names_for(agent_name if isinstance(agent_name, str) else None, agent_id)
         metadata: dict[str, Any] = {
             "namespace": self.namespace,
             "labels": {AGENT_KEY_LABEL: agent_key(agent_id)},
             "annotations": {CREATED_BY_ANNOTATION: CREATED_BY_POLL},
         }
-        taken = self.agents.get((self.namespace, name))
-        if taken is not None and agent_id_of(taken) != agent_id:
-            metadata["generateName"] = name[:57].rstrip("-") + "-"
+        free = [name for name in candidates if self.agents.get((self.namespace, name)) is None]
+        if free:
+            metadata["name"] = free[0]
         else:
-            metadata["name"] = name
+            metadata["generateName"] = candidates[0][:57].rstrip("-") + "-"
         body = {
             "apiVersion": AGENTS.api_version,
             "kind": "Agent",

@@ -79,6 +79,7 @@ class Runtime:
             agent_queue=self.agent_queue,
             recorder=self.recorder,
             reachability=self.reachability,
+            default_step_timeout_seconds=settings.default_step_timeout_seconds,
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,

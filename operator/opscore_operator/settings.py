@@ -21,6 +21,16 @@ class OperatorSettings(BaseSettings):
     )
     workers: int = Field(default=16, ge=1, description="Concurrent workflow reconciles.")
     dispatch_timeout_seconds: float = Field(default=10.0, gt=0)
+    default_step_timeout_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=604800,
+        description=(
+            "OPSCORE_DEFAULT_STEP_TIMEOUT_SECONDS: the attempt timeout of steps without "
+            "`timeoutSeconds`, so a lost dispatch or outcome ends in a retry (or a visible "
+            "`TimedOut`), never a step that waits forever; 0 turns it off."
+        ),
+    )
     dispatch_attempts: int = Field(
         default=4, ge=1, description="Tries per dispatch on connection errors and 5xx."
     )

@@ -41,6 +41,7 @@ from opscore_operator.agentpool import AgentPools
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
+from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.waiting import Waiter, WaitingRoom
 from opscore_operator.workqueue import WorkQueue
@@ -105,6 +106,7 @@ class WorkflowReconciler:
         recorder: EventRecorder,
         reachability: AgentKitReachability | None = None,
         pools: AgentPools | None = None,
+        default_step_timeout_seconds: int = 0,
     ) -> None:
         self.kube = kube
         self.agentkit = agentkit
@@ -118,6 +120,7 @@ class WorkflowReconciler:
         self.agent_queue = agent_queue
         self.recorder = recorder
         self.reachability = reachability or AgentKitReachability()
+        self.default_step_timeout_seconds = default_step_timeout_seconds
         self.pools = pools or AgentPools(agents=agents, ledger=ledger, missing=missing_agents)
         self.failed_dispatches: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -193,11 +196,12 @@ class WorkflowReconciler:
             )
             return
         resolved = resolve(spec, template)
+        steps = with_default_timeout(resolved.steps, self.default_step_timeout_seconds)
         rank = (-spec.priority, ref.created or now, key)
         pool = self.pools.namespace(key[0], now)
         views = agents_for_pass(
             pool,
-            resolved.steps,
+            steps,
             {entry.agent for entry in status.steps if entry.agent},
             self.waiting.ahead_of(rank, key[0]),
         )
@@ -205,7 +209,7 @@ class WorkflowReconciler:
             ref=ref,
             spec=spec,
             status=status,
-            steps=resolved.steps,
+            steps=steps,
             agents=views,
             now=now,
             inputs=resolved.inputs,
@@ -214,10 +218,10 @@ class WorkflowReconciler:
             count_fitting=pool.count_fitting,
         )
         if deferrable_first_write(
-            old=status, decision=decision, spec=spec, steps=resolved.steps, serves=pool.serves
+            old=status, decision=decision, spec=spec, steps=steps, serves=pool.serves
         ) and not self.reachability.trouble(key):
             # Queued behind busy agents: `phase: Pending` (the CRD default) says it all.
-            self._update_waiting(key, spec, ref, resolved.steps, decision)
+            self._update_waiting(key, spec, ref, steps, decision)
             if decision.requeue_after is not None:
                 self.queue.add_after(key, decision.requeue_after + 0.01)
             return
@@ -250,7 +254,7 @@ class WorkflowReconciler:
         for dispatch in decision.dispatches:
             self._spawn(self._dispatch(key, ref, dispatch, advanced_from))
         self._record(body, decision)
-        self._update_waiting(key, spec, ref, resolved.steps, decision)
+        self._update_waiting(key, spec, ref, steps, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, decision.requeue_after + 0.01)
         if decision.delete:

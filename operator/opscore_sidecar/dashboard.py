@@ -218,7 +218,7 @@ def _json(body: Any) -> JSONResponse:
 async def agents(views: ViewsDep) -> JSONResponse:
     now = datetime.now(UTC)
     items = [agent_json(a, now) for a in await views.agents.get()]
-    items.sort(key=lambda a: (str(a["agentName"]).lower(), str(a["name"])))
+    items.sort(key=lambda a: str(a["name"]))
     return _json({"items": items, "now": now.isoformat()})
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
 
+import opscore_faultpoints as faultpoints
 from opscore_kube import KubeApiError, Unavailable
 from opscore_logic.agent_model import AgentReport
 from opscore_logic.lifecycle import latest_report, normalise_state
@@ -106,6 +107,10 @@ async def post_state(
         REPORTS.labels(state_label, "error").inc()
         raise
     REPORTS.labels(state_label, "stored" if fresh else "duplicate").inc()
+    try:
+        faultpoints.hit("sidecar.report.after_write")
+    except faultpoints.FaultInjected as exc:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from exc
     return Accepted()
 
 

@@ -22,7 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from opscore_kube import AGENTS, KubeApiError, NotFound, Unavailable
-from opscore_logic.registration import CREATED_BY_WEBHOOK
+from opscore_logic.names import AGENT_KEY_LABEL, agent_key
+from opscore_logic.registration import agent_id_of
 from opscore_sidecar.agent_directory import name_of
 from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import WEBHOOKS
@@ -180,24 +181,43 @@ async def notify(
         extra={"agent_id": details.agentId, "agent": name, "agent_name": details.agentName},
     )
     return WebhookAccepted(
-        message=f"Agent {details.agentId!r} registered as {sidecar.settings.namespace}/{name}"
+        message=f"Agent {details.agentName!r} ({details.agentId}) registered as "
+        f"{sidecar.settings.namespace}/{name}"
     )
 
 
 async def _register(sidecar: Sidecar, spec: dict[str, Any]) -> str:
-    """Create the Agent with `spec`, or merge `spec` into the existing one; its name."""
+    """Create the Agent with `spec`, or merge `spec` into the existing one; its name.
+
+    An existing Agent found by `agentName` under another id is the same agent, registered
+    again after AgentKit forgot it: it takes the new id (and its agent-key label), and keeps
+    the old one in `spec.previousAgentId` so reports still sent under it land here. Its
+    status (counters, reports) is untouched, and the new generation clears the operator's
+    `NotRegisteredInAgentKit` mark."""
     agent_id = str(spec["agentId"])
     for attempt in (1, 2):
-        obj, created = await sidecar.directory.ensure(agent_id, spec, source=CREATED_BY_WEBHOOK)
+        obj, created = await sidecar.directory.register(spec)
         name = name_of(obj)
         if created:
             return name
+        patch: dict[str, Any] = {"spec": spec}
+        old_id = agent_id_of(obj)
+        if old_id != agent_id:
+            patch = {
+                "metadata": {"labels": {AGENT_KEY_LABEL: agent_key(agent_id)}},
+                "spec": {**spec, "previousAgentId": old_id},
+            }
+            logger.info(
+                "Agent registered again under a new id",
+                extra={"agent": name, "agent_id": agent_id, "previous_agent_id": old_id},
+            )
         try:
-            await sidecar.kube.patch(AGENTS, sidecar.settings.namespace, name, {"spec": spec})
+            await sidecar.kube.patch(AGENTS, sidecar.settings.namespace, name, patch)
         except NotFound:
             sidecar.directory.forget(agent_id)
             if attempt == 2:
                 raise
             continue
+        sidecar.directory.remember(agent_id, name)
         return name
     raise AssertionError("unreachable")

@@ -2,7 +2,9 @@
 
 Starts a local control plane, runs each scenario against the real processes (sidecar,
 operator, AgentKit simulator with instant agents), prints a table, and writes
-bench/results/latest.json and bench/results/latest.png.
+bench/results/latest.json and bench/results/latest.png. Exits 1 when any scenario's workflows did
+not all finish within its wait or did not all succeed (the figures would be of a broken run);
+a scenario that cannot finish at all (B5 never settling) raises, which exits non-zero too.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def _show(row: dict[str, Any]) -> None:
         f"  {row['scenario']}: " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "scenario"),
         flush=True,
     )
+    for problem in row.get("problems") or []:
+        print(f"    PROBLEM {problem}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(rows))
     print(f"\nsaved {args.out} and {args.out.with_suffix('.png')}")
+    found = [f"{row['scenario']}: {p}" for row in rows for p in row.get("problems") or []]
+    if found:
+        print(f"FAILED: {len(found)} problem(s); the figures above are not valid", file=sys.stderr)
+        for problem in found:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
     return 0
 
 

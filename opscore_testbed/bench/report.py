@@ -41,7 +41,11 @@ def table(rows: list[dict[str, Any]]) -> str:
     """One line per scenario: its name and its figures as key=value."""
     lines = ["| scenario | figures |", "| --- | --- |"]
     for row in rows:
-        figures = ", ".join(f"{k}={v}" for k, v in row.items() if k not in _SKIP)
+        figures = ", ".join(
+            f"{k}={v}"
+            for k, v in row.items()
+            if k not in _SKIP and not (k == "problems" and not v)  # shown when there are some
+        )
         lines.append(f"| {row['scenario']} | {figures} |")
     return "\n".join(lines)
 

@@ -196,6 +196,7 @@ async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
         rows.append(
             {
                 "scenario": f"B1 drain {count}x{steps}-step{label}",
+                "problems": watcher.problems(set(created), within=600),
                 "workflows": count,
                 "succeeded": succeeded,
                 "agents": bench.sizes.b1_agents,
@@ -222,11 +223,16 @@ async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
 # -- B2 ------------------------------------------------------------------------------------
 
 
+#: How long B2 waits, after its last step, for the backlog it built to drain.
+B2_DRAIN_S = 300.0
+
+
 async def b2_rate(bench: Bench) -> Row:
     """Raise the submission rate until a backlog builds; the highest sustained rate wins."""
     ns = bench.namespace("b2")
     best = 0.0
     steps: list[dict[str, float]] = []
+    everything: set[str] = set()
     with bench.stack(ns, bench.sizes.b1_agents):
         await bench.ready_agents(ns, bench.sizes.b1_agents)
         watcher = CompletionWatcher(bench.kube, ns)
@@ -235,6 +241,7 @@ async def b2_rate(bench: Bench) -> Row:
             count = int(rate * bench.sizes.b2_seconds)
             bodies = [one_step(f"r{int(rate)}-{i:05d}") for i in range(count)]
             created = await create_at_rate(bench.kube, ns, bodies, rate)
+            everything.update(created)
             # Sustained: everything submitted in the window finishes within 2 s of its end.
             ok = await watcher.wait_for(set(created), within=2.0 + 1.0)
             backlog = len(set(created) - watcher.finished.keys())
@@ -242,10 +249,13 @@ async def b2_rate(bench: Bench) -> Row:
             if not ok:
                 break
             best = rate
+        # The backlog is the measurement, but every workflow must still end Succeeded.
+        await watcher.wait_for(everything, within=B2_DRAIN_S)
         await watcher.stop()
     bench.series["b2_steps"] = steps
     return {
         "scenario": "B2 increasing rate",
+        "problems": watcher.problems(everything, within=B2_DRAIN_S),
         "max_sustained_workflows_per_min": round(best * 60),
         "steps": steps,
         "window_s": bench.sizes.b2_seconds,
@@ -273,11 +283,13 @@ async def b3_latency(bench: Bench) -> list[Row]:
             await watcher.stop()
             async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
                 tasks = (await client.get(f"{stack.sim_url}/sim/tasks")).json()
+        found = watcher.problems(set(created), within=120)
         gaps = _advance_gaps(tasks["tasks"])
         bench.series[f"b3_{reports_per_s}_ms"] = [g * 1000 for g in gaps]
         rows.append(
             {
                 "scenario": f"B3 step-advance @{reports_per_s} reports/s",
+                "problems": found,
                 "transitions": len(gaps),
                 "p50_ms": round(_pct(gaps, 50) * 1000, 1),
                 "p95_ms": round(_pct(gaps, 95) * 1000, 1),
@@ -558,6 +570,7 @@ async def s_sequential(bench: Bench, runs: int = 20) -> Row:
     server reports it, and sidecar-accepted final report -> next step received."""
     ns = bench.namespace("s")
     totals: list[float] = []
+    names: set[str] = set()
     with bench.stack(ns, 3) as stack:
         await bench.ready_agents(ns, 3)
         watcher = CompletionWatcher(bench.kube, ns)
@@ -566,7 +579,9 @@ async def s_sequential(bench: Bench, runs: int = 20) -> Row:
             name = f"seq-{i:03d}"
             started = time.time()
             await create_all(bench.kube, ns, [three_steps(name)])
-            await watcher.wait_for({name}, within=60)
+            names.add(name)
+            if not await watcher.wait_for({name}, within=60):
+                break  # the row's problems say so; the next run would only wait as long
             totals.append(watcher.finished[name][1] - started)
         await watcher.stop()
         async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
@@ -574,6 +589,7 @@ async def s_sequential(bench: Bench, runs: int = 20) -> Row:
     gaps = _advance_gaps(tasks)
     return {
         "scenario": f"S sequential {runs}x 3-step (idle system)",
+        "problems": watcher.problems(names, within=60),
         "apply_to_succeeded_p50_ms": round(_pct(totals, 50) * 1000, 1),
         "apply_to_succeeded_max_ms": round(max(totals) * 1000, 1),
         "step_advance_p50_ms": round(_pct(gaps, 50) * 1000, 1),

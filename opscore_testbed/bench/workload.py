@@ -134,3 +134,24 @@ class CompletionWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 1.0))
         return True
+
+    def problems(self, names: set[str], *, within: float) -> list[str]:
+        """Why a benchmark's figures cannot be trusted: workflows of `names` that did not
+        finish (within the `within` seconds the scenario waited) or did not succeed. A
+        benchmark measures success, so either fails `make bench`."""
+        found = []
+        unfinished = sorted(names - self.finished.keys())
+        if unfinished:
+            found.append(
+                f"{len(unfinished)} of {len(names)} workflows not finished within {within:g}s:"
+                f" {unfinished[:5]}"
+            )
+        failed = sorted(
+            n for n in names & self.finished.keys() if self.finished[n][0] != "Succeeded"
+        )
+        if failed:
+            found.append(
+                f"{len(failed)} workflows did not succeed: "
+                + ", ".join(f"{n} {self.finished[n][0]}" for n in failed[:5])
+            )
+        return found

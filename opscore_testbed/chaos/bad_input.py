@@ -27,6 +27,7 @@ from opscore_testbed.chaos.batch import Batch
 from opscore_testbed.chaos.corpus import dumps, expand, load
 from opscore_testbed.chaos.harness import Chaos, Run
 from opscore_testbed.chaos.rawhttp import declared_post
+from opscore_testbed.chaos.report import promise
 from opscore_testbed.chaos.scenario import Fault, Outcome, Row, make_row
 from opscore_testbed.chaos.tally import tally
 from opscore_testbed.chaos.workload import mixed_batch
@@ -324,8 +325,14 @@ async def f7_bad_input(ch: Chaos) -> Row:
         "processes_restarted": not (alive and same),
     }
     outcome = Outcome(counted, fault, batch, snapshot.get("tasks", []))
-    row = make_row("F7", f"{len(verdicts)} bad inputs next to {len(good)} good workflows", outcome)
-    row["problems"] += [f"{v.door} {v.case}: got {v.got}" for v in wrong]
+    row = make_row(
+        "F7",
+        f"{len(verdicts)} bad inputs next to {len(good)} good workflows",
+        outcome,
+        promises=(promise("processes_restarted", False),),
+    )
+    if wrong:
+        row["evidence"]["mismatched"] = [f"{v.door} {v.case}: got {v.got}" for v in wrong]
     row["fault_s"] = row["drain_s"] = None  # the good workload runs beside, not after
     row["verdicts"] = [v.__dict__ for v in verdicts]
     return row

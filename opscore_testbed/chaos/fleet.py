@@ -94,6 +94,10 @@ class Simulator:
             "POST", "/sim/outage", {"seconds": seconds, "mode": mode, "delay_seconds": delay}
         )
 
+    async def dispatch_faults(self, *, stall_rate: float, stall_seconds: float) -> None:
+        body = {"stall_rate": stall_rate, "stall_seconds": stall_seconds}
+        await self._call("POST", "/sim/dispatch-faults", body)
+
     async def forget(self) -> int:
         answer: dict[str, int] = await self._call("POST", "/sim/forget")
         return answer["forgotten"]

@@ -83,16 +83,26 @@ class Chaos:
         return name
 
     @contextlib.asynccontextmanager
-    async def running(self, label: str, agents: list[SimAgent] | None = None) -> AsyncIterator[Run]:
+    async def running(
+        self,
+        label: str,
+        agents: list[SimAgent] | None = None,
+        *,
+        operator_env: dict[str, str] | None = None,
+        sidecar_env: dict[str, str] | None = None,
+    ) -> AsyncIterator[Run]:
         """A namespace with sidecar, operator and simulator, the fleet registered and
-        Ready; every process is stopped by its pid on the way out."""
+        Ready; every process is stopped by its pid on the way out. `operator_env` and
+        `sidecar_env` are given to the first start of each (a scenario may change
+        `run.stack.options` before restarting one)."""
         namespace = self.namespace(label)
-        stack = OpsCoreStack(
-            self.cp,
-            namespace,
-            self.log_dir / namespace,
-            StackOptions(agents=(), sim_args=("--seed", str(self.rng.randrange(1 << 30)))),
+        options = StackOptions(
+            agents=(),
+            sim_args=("--seed", str(self.rng.randrange(1 << 30))),
+            operator_env=dict(operator_env or {}),
+            sidecar_env=dict(sidecar_env or {}),
         )
+        stack = OpsCoreStack(self.cp, namespace, self.log_dir / namespace, options)
         await asyncio.to_thread(stack.start)
         sim = Simulator(stack.sim_url)
         try:

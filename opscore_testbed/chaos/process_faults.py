@@ -20,6 +20,7 @@ import httpx
 from opscore_kube import AGENTS
 from opscore_testbed.chaos.batch import Batch
 from opscore_testbed.chaos.harness import Chaos, Run
+from opscore_testbed.chaos.report import promise
 from opscore_testbed.chaos.scenario import Fault, Row, make_row, sleep_until, under_fault, window
 from opscore_testbed.chaos.timeline import (
     delivery_lags,
@@ -73,7 +74,15 @@ async def f1_operator_sigkill(ch: Chaos) -> Row:
         outcome.fault.figures[f"decision_to_agent_p{int(q * 100)}_ms"] = (
             round(lag * 1000) if lag is not None else None
         )
-    return make_row("F1", "operator SIGKILL x3, restarted", outcome)
+    # A restart never re-sends (a task id is written before it is sent): no step reaches an
+    # agent under a second task id. (A kill inside the crash window delays its step to its
+    # timeout, under a new attempt that is the only one delivered: not a redispatch.)
+    return make_row(
+        "F1",
+        "operator SIGKILL x3, restarted",
+        outcome,
+        promises=(promise("redispatched_steps", 0),),
+    )
 
 
 async def _burst(run: Run, at_least: int, within: float = 10.0) -> None:
@@ -91,7 +100,7 @@ async def _reports_failed(run: Run) -> int:
     return sum(int(agent["reports_failed"]) for agent in await run.sim.agents())
 
 
-async def _not_ready(ch: Chaos, run: Run, settle_s: float = 10.0) -> dict[str, str]:
+async def agents_not_ready(ch: Chaos, run: Run, settle_s: float = 10.0) -> dict[str, str]:
     """Agents still not Ready `settle_s` after the batch (the operator writes an Agent's
     derived status at most about once a second), and why: a lost `idle` can leave one
     `Active`, a leaked reservation `Busy`."""
@@ -129,7 +138,7 @@ async def f2_sidecar_sigkill(ch: Chaos) -> Row:
 
     async with ch.running("f2") as run:
         outcome = await under_fault(ch, run, planned, inject, failure_reasons=LOSSY)
-        stuck = await _not_ready(ch, run)
+        stuck = await agents_not_ready(ch, run)
     # Progress after the restart is a report getting through again (the operator kept
     # dispatching all along; what stopped is the agents' news).
     acked = first_ack_after(outcome.tasks, outcome.fault.ended)
@@ -142,6 +151,7 @@ async def f2_sidecar_sigkill(ch: Chaos) -> Row:
         outcome,
         step_policy=f"timeout {ch.sizes.step_timeout_s}s, {ch.sizes.retries} retries",
         agents_not_ready_after=stuck,
+        promises=(promise("agents_not_ready_after", {}), promise("undelivered_attempts", 0)),
     )
 
 
@@ -190,10 +200,14 @@ async def f3_apiserver_down(ch: Chaos) -> Row:
 
     async with ch.running("f3") as run:
         outcome = await under_fault(ch, run, planned, inject, failure_reasons=LOSSY)
-        stuck = await _not_ready(ch, run)
+        stuck = await agents_not_ready(ch, run)
     return make_row(
         "F3",
         f"kube-apiserver SIGKILLed, down {down:g}s, restarted",
         outcome,
         agents_not_ready_after=stuck,
+        promises=(
+            promise("operator_sidecar_restarted", False),
+            promise("agents_not_ready_after", {}),
+        ),
     )

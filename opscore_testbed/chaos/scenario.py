@@ -84,8 +84,19 @@ async def sleep_until(started: float, offset: float) -> None:
         await asyncio.sleep(delay)
 
 
-def make_row(scenario: str, fault_text: str, outcome: Outcome, **extra: Any) -> Row:
-    """The printed row: counts, then the timings measured from the fault's end."""
+def make_row(
+    scenario: str,
+    fault_text: str,
+    outcome: Outcome,
+    *,
+    promises: tuple[tuple[str, Any, str], ...] = (),
+    **extra: Any,
+) -> Row:
+    """The printed row: counts, then the timings measured from the fault's end.
+
+    `promises` are what docs/reliability.md says of this scenario beyond the counts every
+    scenario keeps at 0 (`report.ALWAYS_ZERO`): (field, bound) pairs that fail the suite
+    when the row's field exceeds the bound (or differs from it)."""
     fault = outcome.fault
     row: Row = {"scenario": scenario, "fault": fault_text, **outcome.tally.figures()}
     row["fault_s"] = round(fault.ended - fault.started, 1)
@@ -96,7 +107,18 @@ def make_row(scenario: str, fault_text: str, outcome: Outcome, **extra: Any) -> 
     row["drain_s"] = round(last - fault.ended, 1) if last is not None else None
     row.update(fault.figures)
     row.update(extra)
-    row["problems"] = outcome.tally.lost[:5] + outcome.tally.unexpected[:5]
-    if outcome.tally.duplicated:
-        row["problems"].append(f"duplicated task ids: {sorted(outcome.tally.duplicated)[:5]}")
+    row["promises"] = [list(p) for p in promises]
+    row["problems"] = []
+    counted = outcome.tally
+    row["evidence"] = {
+        key: value
+        for key, value in (
+            ("lost", counted.lost[:5]),
+            ("unexpected", counted.unexpected[:5]),
+            ("duplicated", sorted(counted.duplicated)[:5]),
+            ("unconfirmed_successes", counted.unconfirmed_successes[:5]),
+            ("unaccounted_tasks", counted.unaccounted_tasks[:5]),
+        )
+        if value
+    }
     return row

@@ -16,6 +16,7 @@ from typing import Any
 from opscore_testbed.chaos import procstats
 from opscore_testbed.chaos.batch import Batch
 from opscore_testbed.chaos.harness import Chaos, Run
+from opscore_testbed.chaos.report import promise
 from opscore_testbed.chaos.scenario import Fault, Outcome, Row, make_row
 from opscore_testbed.chaos.tally import tally
 from opscore_testbed.chaos.workload import mixed_batch
@@ -24,6 +25,12 @@ RATE = 1.0  # workflows per second: steady, well below saturation on 2 cores
 SAMPLE_EVERY_S = 10.0
 WARM_UP_S = 60.0  # caches, pools and imports fill up first: growth is measured after
 TTL_S = 30
+#: F8's promise, from the first sample after the warm-up to the last: RSS grows by at most
+#: this much, whatever the soak's length (a leak per workflow would pass it within minutes
+#: at 1 workflow/s: 1,200 workflows in 20 minutes, so 16 KiB each is 20 MiB) ...
+RSS_GROWTH_MIB = 20.0
+#: ... and open files by at most this many (connections come and go; a leak only grows).
+FDS_GROWTH = 10
 
 
 def _sample(run: Run) -> dict[str, float]:
@@ -95,6 +102,26 @@ async def f8_soak(ch: Chaos) -> Row:
         "processes_survived": alive,
     }
     outcome = Outcome(counted, fault, batch, snapshot.get("tasks", []))
-    row = make_row("F8", f"soak: {RATE:g} mixed workflows/s, steady", outcome)
+    for process, key in (
+        ("operator", "rss_mib"),
+        ("operator", "fds"),
+        ("sidecar", "rss_mib"),
+        ("sidecar", "fds"),
+    ):
+        figure = fault.figures[f"{process}_{key}"]
+        fault.figures[f"{process}_{key}_growth"] = round(figure["end"] - figure["start"], 1)
+    row = make_row(
+        "F8",
+        f"soak: {RATE:g} mixed workflows/s, steady",
+        outcome,
+        promises=(
+            promise("processes_survived", True),
+            promise("undelivered_attempts", 0),
+            promise("operator_rss_mib_growth", RSS_GROWTH_MIB),
+            promise("sidecar_rss_mib_growth", RSS_GROWTH_MIB),
+            promise("operator_fds_growth", FDS_GROWTH),
+            promise("sidecar_fds_growth", FDS_GROWTH),
+        ),
+    )
     row["fault_s"] = None
     return row

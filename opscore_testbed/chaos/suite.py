@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from opscore_kube import KubeClient
-from opscore_testbed.chaos import agentkit_faults, bad_input, process_faults, soak
+from opscore_testbed.chaos import (
+    agentkit_faults,
+    ambiguous,
+    bad_input,
+    canary,
+    fault_points,
+    process_faults,
+    soak,
+)
 from opscore_testbed.chaos.harness import SIZES, Chaos
 from opscore_testbed.chaos.report import Row
 from opscore_testbed.controlplane import ControlPlane
@@ -39,6 +47,10 @@ SCENARIOS: dict[str, Scenario] = {
     "F6": _one(agentkit_faults.f6_one_slow_endpoint),
     "F7": _one(bad_input.f7_bad_input),
     "F8": _one(soak.f8_soak),
+    "F9": fault_points.f9_fault_points,
+    "F10": _one(ambiguous.f10_ambiguous_faults),
+    # Always fails, on purpose (planted faults): run by name only, never by default.
+    "CANARY": _one(canary.canary),
 }
 
 

@@ -1,5 +1,7 @@
 """Registration three ways, one Agent per agent id: AgentKit's webhook, the agent's first
-report, and an Agent a user declares with kubectl, in every order.
+report, and an Agent a user declares with kubectl, in every order. The one Agent is named
+as its user declared it, else after its AgentKit name, else (it only ever reported) after
+its id.
 
 The sidecar, the operator and the API server are real; the webhooks and reports are sent by
 the test exactly as AgentKit and the SDK send them, so the order is the test's to choose.
@@ -26,7 +28,7 @@ from agent_support import (
     webhook,
 )
 
-from opscore_logic.names import agent_resource_name
+from opscore_logic.names import agent_names_for, agent_resource_name
 from opscore_logic.registration import CREATED_BY_ANNOTATION, agent_id_of, created_by
 from opscore_testbed.agentkit_sim_state import sign_webhook
 from opscore_testbed.processes import wait_until
@@ -87,7 +89,7 @@ def test_every_order_of_the_three_registration_paths_converges_to_one_agent(
                 problems.append(f"{order}: {len(mine)} Agents hold {agent_id!r}")
                 continue
             body = mine[0]
-            expected = user_names[agent_id] if "declare" in order else agent_resource_name(agent_id)
+            expected = expected_name(agent_id, order, user_names[agent_id])
             if body["metadata"]["name"] != expected:
                 problems.append(f"{order}: named {body['metadata']['name']}, not {expected}")
             if body["spec"].get("capabilities") != [f"cap-{user_names[agent_id]}"]:
@@ -151,6 +153,13 @@ def test_a_declared_agent_is_found_even_before_the_operator_labels_it(
 def test_a_webhook_with_a_bad_or_stale_signature_changes_nothing(stack: OpsCoreStack) -> None:
     known = str(uuid.uuid4())
     assert _registered(stack, known, ["good"]).status_code == 200
+
+    def settled() -> bool:  # the operator has derived its status: it has nothing to write
+        [body] = holders(stack, known)
+        status = body.get("status") or {}
+        return bool(status.get("observedGeneration") == body["metadata"]["generation"])
+
+    wait_for(settled, what="the operator's first status of the registered Agent")
     before = holders(stack, known)[0]
     stranger = str(uuid.uuid4())
     forged = registration_body(known, "evil", ["evil"])
@@ -177,8 +186,22 @@ def test_a_webhook_with_a_bad_or_stale_signature_changes_nothing(stack: OpsCoreS
     assert holders(stack, stranger) == []
 
 
+def expected_name(agent_id: str, order: tuple[str, ...], declared_as: str) -> str:
+    """The user's name wins; else the one derived from agentName (the webhook's); else, for
+    an agent that only ever reported, the one derived from its id."""
+    if "declare" in order:
+        return declared_as
+    if "webhook" in order:
+        return agent_names_for(_agent_name(agent_id), agent_id)[0]
+    return agent_resource_name(agent_id)
+
+
+def _agent_name(agent_id: str) -> str:
+    return f"name-{agent_id}"
+
+
 def _registered(stack: OpsCoreStack, agent_id: str, capabilities: list[str]) -> httpx.Response:
-    response = webhook(stack, registration_body(agent_id, f"name-{agent_id}", capabilities))
+    response = webhook(stack, registration_body(agent_id, _agent_name(agent_id), capabilities))
     assert response.status_code == 200, response.text
     return response
 

@@ -11,11 +11,11 @@ import pytest
 from agent_support import (
     agent,
     agent_for,
+    agents,
     apply,
-    get_workflow,
-    patch_agent,
     ready,
     sim,
+    sim_agent_id,
     steps_of,
     wait_finished,
     wait_for,
@@ -125,14 +125,21 @@ def test_a_slow_agentkit_blocks_no_other_workflow(stack: OpsCoreStack) -> None:
 
 
 @pytest.mark.parametrize("stack_options", [StackOptions(agents=("forgetful:fg",))])
-def test_an_agentkit_restart_marks_agents_until_they_register_again(
-    stack: OpsCoreStack,
-) -> None:
-    old = agent_for(stack, "forgetful")["metadata"]["name"]
+def test_an_agentkit_restart_keeps_one_agent_that_takes_the_new_id(stack: OpsCoreStack) -> None:
+    before = agent_for(stack, "forgetful")
+    old_id = before["spec"]["agentId"]
+    assert before["metadata"]["name"] == "forgetful"  # named after its agentName
+    apply(stack, one_step("before-restart", "fg"))
+    assert kv.phase(wait_finished(stack, "before-restart", timeout=30)) == "Succeeded"
+    wait_for(
+        lambda: (agent(stack, "forgetful").get("status") or {}).get("tasksSucceeded") == 1,
+        what="the first task counted",
+    )
+
     assert sim(stack, "POST", "/sim/forget") == {"forgotten": 1}
     apply(stack, one_step("after-restart", "fg"))
     wait_for(
-        lambda: ready(agent(stack, old)) == ("False", "NotRegisteredInAgentKit"),
+        lambda: ready(agent(stack, "forgetful")) == ("False", "NotRegisteredInAgentKit"),
         what="the forgotten agent marked NotRegisteredInAgentKit",
     )
     waiting = wait_workflow(
@@ -142,26 +149,31 @@ def test_an_agentkit_restart_marks_agents_until_they_register_again(
         what="the step waiting for an agent AgentKit knows",
     )
     assert steps_of(waiting)["only"]["retries"] == 0
-    assert kv.phase(waiting) == "Running"
 
     # The agent registers again (as it would on its own restart): AgentKit gives it a new
-    # id, so it is a new Agent; the step runs there.
+    # id under the same name, so the same Agent takes the new id, and the step runs there.
     sim(stack, "POST", "/sim/agents/forgetful/register")
-    new = agent_for(stack, "forgetful")["metadata"]["name"]
-    assert new != old
+    new_id = sim_agent_id(stack, "forgetful")
+    assert new_id != old_id
     done = wait_finished(stack, "after-restart", timeout=30)
     assert kv.phase(done) == "Succeeded"
-    assert steps_of(done)["only"]["agent"] == new
-    # What a user sees of the old one: not Ready, saying why (it goes Offline once its
-    # heartbeat timeout passes, since the agent reports under its new id now).
-    assert ready(agent(stack, old)) == ("False", "NotRegisteredInAgentKit")
-    message = (kv.condition(agent(stack, old), "Ready") or {}).get("message", "")
-    assert "register again" in message
+    assert steps_of(done)["only"]["agent"] == "forgetful"
+    [task] = [
+        t
+        for t in sim(stack, "GET", "/sim/tasks")["tasks"]
+        if (t.get("payload") or {}).get("workflow") == f"{stack.namespace}/after-restart"
+    ]
+    assert task["agentId"] == new_id
 
-    # Editing the Agent's spec (a new generation) clears the mark: a manual "try again".
-    patch_agent(stack, old, description="checked by hand")
+    after = agent_for(stack, "forgetful")  # the one Agent holding the new id, Ready
+    assert after["metadata"]["name"] == "forgetful"
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert (after["spec"]["agentId"], after["spec"]["previousAgentId"]) == (new_id, old_id)
     wait_for(
-        lambda: ready(agent(stack, old)) == ("True", "Ready"),
-        what="the mark cleared by a spec change",
+        lambda: [a["metadata"]["name"] for a in agents(stack)] == ["forgetful"],
+        what="no second Agent beside it (the first report's one merged)",
     )
-    assert get_workflow(stack, "after-restart")["status"]["phase"] == "Succeeded"
+    wait_for(
+        lambda: (agent(stack, "forgetful").get("status") or {}).get("tasksSucceeded") == 2,
+        what="its counters kept and the new task counted",
+    )

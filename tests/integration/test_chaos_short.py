@@ -1,6 +1,8 @@
 """The fault suite's short variant in CI (issue 9): the operator SIGKILLed three times
 under load (F1), the API server down and back (F3), and the bad-input corpus next to a
-good workload (F7), each on the session's control plane with its own Ops-Core stack.
+good workload (F7), each on the session's control plane with its own Ops-Core stack;
+F9 (each fault point in a crash window, hit on purpose), and the canary, whose three
+planted faults the suite must report (and nothing else).
 
 Nothing may be lost or delivered twice, every workflow must end as planned (the doomed
 ones `Failed` for the reason the agent gave), and every bad input must get its documented
@@ -15,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from opscore_testbed.chaos import suite
+from opscore_testbed.chaos import canary, suite
+from opscore_testbed.chaos.__main__ import verdict
 from opscore_testbed.chaos.report import problems
 from opscore_testbed.controlplane import ControlPlane
 
@@ -61,3 +64,30 @@ async def test_f7_every_bad_input_gets_its_documented_answer(
     assert row["tracebacks"] == 0
     assert row["processes_restarted"] is False
     assert row["succeeded"] == row["workflows"] - row["failed_as_expected"]
+
+
+async def test_canary_reports_exactly_the_three_planted_problems_and_fails(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    """One task delivered twice, one task's reports lost, one workflow deleted mid-run:
+    the suite must see all three, nothing else, and exit 1."""
+    rows = await suite.run(crds, ["CANARY"], size="short", log_dir=tmp_path, seed=SEED)
+    [row] = rows
+    assert "error" not in row, row.get("problems")
+    assert sorted(problems(rows)) == sorted(canary.PLANTED), f"logs in {tmp_path}"
+    assert row["evidence"]["lost"] == [row["deleted"]]
+    assert verdict(rows) == 1
+
+
+async def test_f9_each_fault_point_fires_once_and_loses_and_duplicates_nothing(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    rows = await suite.run(crds, ["F9"], size="short", log_dir=tmp_path, seed=SEED)
+    assert [row["scenario"] for row in rows] == ["F9a", "F9b", "F9c", "F9d"]
+    found = problems(rows)
+    assert not found, "\n".join([*found, f"logs in {tmp_path}"])
+    for row in rows:
+        assert row["fault_point_fired"] is True
+        assert (row["lost"], row["duplicated"], row["unexpected"]) == (0, 0, 0)
+    assert rows[0]["undelivered_attempts"] >= 1  # the window was really hit
+    assert rows[3]["redispatched_steps"] == 1  # the ambiguous failure: one step, two ids

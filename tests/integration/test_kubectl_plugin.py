@@ -124,7 +124,7 @@ def test_get_watch_agents_and_graph_of_a_run_that_succeeds(stack: OpsCoreStack) 
     as_yaml = yaml.safe_load(ok(opscore(stack, "get", "hello", "-o", "yaml")))
     assert as_yaml["status"]["progress"] == "3/3"
 
-    # The counters are routine agent status: written once they held still for 2 s.
+    # The counters are written with the end of each task (at the next pass).
     def counted() -> bool:
         rows = ok(opscore(stack, "agents", via_kubectl=True)).splitlines()[1:]
         return len(rows) == 3 and all(row.split()[-3:] == ["1", "0", "Ready"] for row in rows)

@@ -113,8 +113,13 @@
     const rows = data.items.map((a) =>
       el(
         "tr",
-        { "data-agent": a.agentName, title: a.lastError ? `last error: ${a.lastError}` : null },
-        el("td", { text: a.agentName }),
+        {
+          "data-agent": a.name,
+          title: [`AgentKit: ${a.agentName} (${a.agentId})`, a.lastError ? `last error: ${a.lastError}` : null]
+            .filter(Boolean)
+            .join("\n"),
+        },
+        el("td", { text: a.name }),
         el("td", {}, badge(a.paused ? `${a.state} (paused)` : a.state, `state-${a.state}`)),
         el("td", { text: a.currentTask || "–" }),
         el("td", { text: a.lastSeen ? `${since(a.lastSeen, now)} ago` : "never" }),
@@ -296,7 +301,7 @@
       group.querySelector("title").textContent = [
         step.name,
         `phase: ${step.phase}`,
-        step.agentName ? `agent: ${step.agentName}` : null,
+        step.agent ? `agent: ${step.agent}` : null,
         step.attempt ? `attempt: ${step.attempt}` : null,
         step.message,
       ].filter(Boolean).join("\n");
@@ -330,7 +335,7 @@
         { "data-step": step.name, class: step.name === view.selectedStep ? "selected" : null },
         el("td", { text: step.name }),
         el("td", {}, badge(step.phase, `phase-${step.phase}`)),
-        el("td", { text: step.agentName || "–" }),
+        el("td", { text: step.agent || "–" }),
         el("td", { class: "num", text: step.attempt }),
         el("td", { class: "num", text: Number.isNaN(start) ? "–" : `+${duration((start - t0) / 1000)}` }),
         el("td", { class: "num", text: duration(step.durationSeconds) }),

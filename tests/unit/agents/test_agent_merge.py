@@ -11,7 +11,11 @@ from agent_harness import AGENT_ID, NS, World, report, restart_clock
 
 from opscore_kube import AGENTS
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
-from opscore_logic.registration import CREATED_BY_ANNOTATION, CREATED_BY_WEBHOOK
+from opscore_logic.registration import (
+    CREATED_BY_ANNOTATION,
+    CREATED_BY_REPORT,
+    CREATED_BY_WEBHOOK,
+)
 from opscore_operator.agent_reconciler import AgentIndex
 
 
@@ -114,3 +118,36 @@ def test_the_index_follows_agent_id_changes() -> None:
     index.drop(body)
     assert index.holders(NS, "y") == set()
     assert AGENTS.plural == "agents"
+
+
+async def test_the_agent_named_at_registration_absorbs_an_older_first_contact_one() -> None:
+    # The agent reported before its registration: the report created an Agent named after
+    # its id, the webhook then the one named after agentName. The named one stays.
+    world = World()
+    world.add(
+        {
+            "metadata": {
+                "name": AGENT_ID,
+                "creationTimestamp": "2026-11-25T09:00:00Z",
+                "labels": {AGENT_KEY_LABEL: agent_key(AGENT_ID)},
+                "annotations": {CREATED_BY_ANNOTATION: CREATED_BY_REPORT},
+            },
+            "spec": {"agentId": AGENT_ID},
+            "status": {"reports": [report("idle", 1)]},
+        }
+    )
+    world.add(
+        {
+            "metadata": {
+                "name": "summariser",
+                "creationTimestamp": "2026-11-25T09:00:01Z",
+                "labels": {AGENT_KEY_LABEL: agent_key(AGENT_ID)},
+                "annotations": {CREATED_BY_ANNOTATION: CREATED_BY_WEBHOOK},
+            },
+            "spec": {"agentId": AGENT_ID, "agentName": "summariser"},
+        }
+    )
+    await world.reconcile(AGENT_ID)  # the first-contact one only wakes the keeper
+    await world.reconcile("summariser")
+    assert set(world.kube.objects) == {"summariser"}
+    assert world.kube.objects["summariser"]["status"]["reports"] == [report("idle", 1)]

@@ -1,7 +1,7 @@
-"""When the operator writes an Agent's derived status: the routine churn of a busy agent
-(Active/Idle, Ready/Busy, current task, counters) once it has held still for
-AGENT_STATUS_QUIET_SECONDS, or after AGENT_STATUS_MAX_LAG_SECONDS while it keeps
-changing; anything a person must see (Error, Offline, Paused...) at the next pass."""
+"""When the operator writes an Agent's derived status: what `kubectl get agents` prints
+(state, Ready, current task; Error, Offline, Paused...) at the next pass, so a dispatch and
+an outcome show at once; the raw state string alone once it has held still for
+AGENT_STATUS_QUIET_SECONDS, or after AGENT_STATUS_MAX_LAG_SECONDS while it keeps changing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from agent_harness import NS, World, report, restart_clock
 from pytest_mock import MockerFixture
 
+from opscore_logic.agent_model import MAX_REPORTS
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_operator.agent_reconciler import (
     AGENT_STATUS_MAX_LAG_SECONDS,
@@ -72,29 +73,70 @@ def give_task(world: World, task_id: str) -> None:
 def add_report(world: World, state: str, second: int, **details: Any) -> None:
     body = world.kube.objects[NAME]
     reports = [*body["status"]["reports"], {**report(state, second), "details": details}]
+    reports = reports[-MAX_REPORTS:]  # what the sidecar keeps
     world.seen(world.kube.put({**body, "status": {**body["status"], "reports": reports}}))
 
 
-async def test_a_routine_change_lands_once_it_held_still(world: World, clock: Clock) -> None:
+def ready_of(world: World) -> tuple[str, str]:
+    ready = next(c for c in stored(world)["conditions"] if c["type"] == "Ready")
+    return ready["status"], ready["reason"]
+
+
+async def test_a_dispatched_task_is_written_at_the_next_pass(world: World, clock: Clock) -> None:
     await world.reconcile(NAME)
     assert status_writes(world) == 1
     assert stored(world)["state"] == "Idle"
 
     give_task(world, "t-1")
+    clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert (stored(world)["state"], stored(world)["currentTaskId"]) == ("Active", "t-1")
+    assert ready_of(world) == ("False", "Busy")
+
+
+async def test_the_end_of_a_task_is_written_at_the_next_pass(world: World, clock: Clock) -> None:
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    world.ledger.release((NS, NAME), "t-1", "succeeded")
+    clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert stored(world)["state"] == "Idle"
+    assert stored(world).get("currentTask") is None
+    assert stored(world)["tasksSucceeded"] == 1
+    assert ready_of(world) == ("True", "Ready")
+
+
+async def test_the_next_task_right_after_one_ended_is_one_write(world: World, clock: Clock) -> None:
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    world.ledger.release((NS, NAME), "t-1", "succeeded")
+    give_task(world, "t-2")
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert (stored(world)["currentTaskId"], stored(world)["tasksSucceeded"]) == ("t-2", 1)
+
+
+async def test_a_new_raw_state_alone_lands_once_it_held_still(world: World, clock: Clock) -> None:
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    add_report(world, "busy", 2)
     clock.now += 1.0
     await world.reconcile(NAME)
-    assert status_writes(world) == 1, "a new current task alone is not written at once"
-    assert stored(world).get("currentTaskId") is None
+    assert status_writes(world) == 1, "the raw state alone is not written at once"
+    assert stored(world)["rawState"] == "idle"
 
     clock.now += AGENT_STATUS_QUIET_SECONDS
     await world.reconcile(NAME)
     assert status_writes(world) == 2
-    assert stored(world)["currentTaskId"] == "t-1"
+    assert stored(world)["rawState"] == "busy"
 
 
 async def test_a_held_change_has_a_wake_up_for_when_it_is_due(world: World, clock: Clock) -> None:
     await world.reconcile(NAME)
-    give_task(world, "t-1")
+    add_report(world, "ready", 2)
     await world.reconcile(NAME)
     assert status_writes(world) == 1
     timer = world.queue._timers[(NS, NAME)]
@@ -102,18 +144,16 @@ async def test_a_held_change_has_a_wake_up_for_when_it_is_due(world: World, cloc
     assert 0 < timer.when() - loop_now <= AGENT_STATUS_QUIET_SECONDS
 
 
-async def test_changes_that_never_hold_still_land_after_the_max_lag(
+async def test_raw_states_that_never_hold_still_land_after_the_max_lag(
     world: World, clock: Clock
 ) -> None:
     await world.reconcile(NAME)
+    idle_words = ("ready", "finished", "done", "completed")  # each Idle, none the first one
     for n in range(int(AGENT_STATUS_MAX_LAG_SECONDS) + 2):
-        if n % 2 == 0:
-            give_task(world, f"t-{n}")
-        else:
-            world.ledger.release((NS, NAME), f"t-{n - 1}", "succeeded")
+        add_report(world, idle_words[n % len(idle_words)], n + 2)
         clock.now += 1.0
         await world.reconcile(NAME)
-    assert status_writes(world) == 2, "one write for a stream of short tasks"
+    assert status_writes(world) == 2, "one write for a stream of raw-state changes"
 
 
 async def test_an_error_is_written_at_once(world: World, clock: Clock) -> None:
@@ -139,7 +179,7 @@ async def test_pausing_is_written_at_once(world: World, clock: Clock) -> None:
 
 async def test_a_deleted_agent_leaves_nothing_held(world: World, clock: Clock) -> None:
     await world.reconcile(NAME)
-    give_task(world, "t-1")
+    add_report(world, "ready", 2)
     await world.reconcile(NAME)
     assert (NS, NAME) in world.reconciler._held
     body = world.cache.get((NS, NAME))

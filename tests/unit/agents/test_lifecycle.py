@@ -185,6 +185,29 @@ def test_an_agent_below_its_limit_takes_more_work_while_active_for_us() -> None:
     assert condition(status, "Ready") == ("True", "Ready")
 
 
+@pytest.mark.parametrize("raw", ["idle", "active", "error", "dreaming", "initializing"])
+def test_a_task_in_flight_reads_active_whatever_the_agent_last_reported(raw: str) -> None:
+    one = AgentSpec(heartbeat_timeout_seconds=60)
+    status = derive(
+        report(raw, T0), spec=one, workload=Workload(active_tasks=1, current_task="w/s")
+    )
+    assert (status.state, status.current_task) == (AgentState.ACTIVE, "w/s")
+    assert condition(status, "Ready") == ("False", "Busy")
+    assert status.raw_state == raw
+
+
+def test_a_silent_agent_with_a_task_in_flight_reads_offline() -> None:
+    status = derive(report("idle", T0), now=T0 + seconds(61), workload=Workload(active_tasks=1))
+    assert status.state is AgentState.OFFLINE
+
+
+def test_the_end_of_the_task_reads_idle() -> None:
+    busy = derive(report("idle", T0), workload=Workload(active_tasks=1, current_task="w/s"))
+    done = derive(report("idle", T0), previous=busy)
+    assert (done.state, done.current_task) == (AgentState.IDLE, None)
+    assert condition(done, "Ready") == ("True", "Ready")
+
+
 def test_an_agent_busy_with_work_from_elsewhere_is_not_ready() -> None:
     status = derive(report("active", T0))
     assert condition(status, "Ready") == ("False", "StateActive")

@@ -23,11 +23,11 @@ def agent(name: str, agent_name: str | None, **status: Any) -> dict[str, Any]:
     }
 
 
-def test_one_row_per_agent_by_agent_name_with_state_task_age_counts_and_ready_reason() -> None:
+def test_one_row_per_agent_by_resource_name_with_state_task_age_counts_and_ready_reason() -> None:
     agents = [
         agent(
-            "9d72",
             "writer",
+            "Writer",
             state="Active",
             currentTask="hello/draft",
             lastSeen="2026-11-25T08:59:30Z",
@@ -36,8 +36,8 @@ def test_one_row_per_agent_by_agent_name_with_state_task_age_counts_and_ready_re
             conditions=[{"type": "Ready", "status": "False", "reason": "Busy"}],
         ),
         agent(
-            "30aa",
             "researcher",
+            "Research Agent",
             state="Idle",
             lastSeen="2026-11-25T08:55:00Z",
             conditions=[{"type": "Ready", "status": "True", "reason": "Ready"}],

@@ -68,9 +68,6 @@ class FakeCluster(Cluster):
     def template(self, name: str) -> None:
         return None
 
-    def agent_names(self) -> dict[str, str]:
-        return {"uuid-1": "researcher"}
-
     def agents(self) -> list[dict[str, Any]]:
         return []
 
@@ -85,7 +82,9 @@ def run(phase: str, step_phase: str, **status: Any) -> dict[str, Any]:
         "spec": {"steps": [{"name": "research", "agent": "researcher"}]},
         "status": {
             "phase": phase,
-            "steps": [{"name": "research", "phase": step_phase, "agent": "uuid-1", "attempt": 1}],
+            "steps": [
+                {"name": "research", "phase": step_phase, "agent": "researcher", "attempt": 1}
+            ],
             **status,
         },
     }

@@ -54,12 +54,12 @@ def test_every_step_appears_once_even_on_a_cycle_or_an_unknown_dependency() -> N
     assert sorted(p.row.name for p in layout(rows)) == ["a", "b", "c"]
 
 
-def test_the_table_shows_phase_agent_name_attempt_duration_and_message() -> None:
+def test_the_table_shows_phase_agent_resource_name_attempt_duration_and_message() -> None:
     rows = [
         row(
             "research",
             phase="Succeeded",
-            agent="9d7207e1",
+            agent="researcher",
             attempt=1,
             started_at=T0,
             finished_at=datetime(2026, 11, 25, 9, 0, 2, 100000, tzinfo=UTC),
@@ -68,7 +68,7 @@ def test_the_table_shows_phase_agent_name_attempt_duration_and_message() -> None
         row("draft", "research", phase="Running", agent="30aa55c3", attempt=2, started_at=T0),
     ]
     now = datetime(2026, 11, 25, 9, 0, 12, tzinfo=UTC)
-    header, first, second = step_table(rows, now, PLAIN, agent_names={"9d7207e1": "researcher"})
+    header, first, second = step_table(rows, now, PLAIN)
     assert header.split() == ["STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "MESSAGE"]
     assert first.split()[:6] == ["✔", "research", "Succeeded", "researcher", "1", "2.1s"]
     assert first.endswith("the agent reported the task done")

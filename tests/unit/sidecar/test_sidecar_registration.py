@@ -85,7 +85,9 @@ async def test_created_agents_say_how_they_were_first_seen(agent_id: str, how: s
             )
     assert response.is_success
     [agent] = kube.agents()
-    assert agent["metadata"]["name"] == agent_resource_name(agent_id)
+    # A report knows only the id; a registration names the Agent after agentName.
+    expected = agent_resource_name(agent_id) if how == CREATED_BY_REPORT else "summariser"
+    assert agent["metadata"]["name"] == expected
     assert agent["metadata"]["annotations"] == {CREATED_BY_ANNOTATION: how}
     assert created_by(agent) == how
     assert agent["spec"]["agentId"] == agent_id

@@ -71,7 +71,7 @@ async def test_signed_registration_creates_the_agent_with_its_spec(
     assert response.status_code == 200
     assert response.json()["status"] == "success"
     assert isinstance(response.json()["message"], str)
-    agent = kube.agent(AGENT_ID)
+    agent = kube.agent("summariser")  # named after agentName
     assert agent["spec"] == {
         "agentId": AGENT_ID,
         "agentName": "summariser",
@@ -83,15 +83,17 @@ async def test_signed_registration_creates_the_agent_with_its_spec(
     assert agent["metadata"]["labels"] == {AGENT_KEY_LABEL: agent_key(AGENT_ID)}
 
 
-async def test_registration_after_first_report_fills_the_spec_and_keeps_reports(
+async def test_registration_after_first_report_creates_the_named_agent_and_keeps_reports(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:
     await client.post(state_url(), json=report_body(), headers=auth())
     response = await send(client, encode(event()))
     assert response.status_code == 200
-    assert kube.agent(AGENT_ID)["spec"]["agentName"] == "summariser"
+    assert kube.agent("summariser")["spec"]["agentId"] == AGENT_ID
+    # The first-contact Agent keeps its report until the operator merges it into the named
+    # one (tests/unit/agents/test_agent_merge.py).
     assert len(kube.reports(AGENT_ID)) == 1
-    assert len(kube.agents()) == 1
+    assert len(kube.agents()) == 2
 
 
 async def test_registration_patches_only_the_spec(
@@ -108,28 +110,28 @@ async def test_empty_metadata_sets_no_description(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:
     assert (await send(client, encode(event({})))).status_code == 200
-    assert "description" not in kube.agent(AGENT_ID)["spec"]
+    assert "description" not in kube.agent("summariser")["spec"]
 
 
 async def test_null_metadata_is_accepted(client: httpx.AsyncClient, kube: FakeKube) -> None:
     body = event()
     body["agent_details"]["metadata"] = None
     assert (await send(client, encode(body))).status_code == 200
-    assert "description" not in kube.agent(AGENT_ID)["spec"]
+    assert "description" not in kube.agent("summariser")["spec"]
 
 
 async def test_metadata_description_becomes_spec_description(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:
     await send(client, encode(event({"description": "Reads papers", "config": {"k": 1}})))
-    assert kube.agent(AGENT_ID)["spec"]["description"] == "Reads papers"
+    assert kube.agent("summariser")["spec"]["description"] == "Reads papers"
 
 
 async def test_overlong_description_is_cut_to_the_crd_limit(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:
     await send(client, encode(event({"description": "d" * 5000})))
-    assert len(kube.agent(AGENT_ID)["spec"]["description"]) == 1024
+    assert len(kube.agent("summariser")["spec"]["description"]) == 1024
 
 
 async def test_registration_without_registration_time_is_accepted(

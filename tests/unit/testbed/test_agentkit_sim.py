@@ -489,6 +489,32 @@ async def test_silent_agent_takes_tasks_but_never_reports_them(
     assert opscore.states(agent_id) == ["idle"]  # only the start-up report
 
 
+async def test_deliver_twice_next_delivers_one_task_twice_then_behaves(sim: Sim) -> None:
+    agent_id = (await sim.add_agent(name="echo", deliver_twice_next=1))["agentId"]
+
+    await sim.run(agent_id, opscore_task_id="t-1")
+    await sim.run(agent_id, opscore_task_id="t-2")
+    await wait_for(lambda: _completed(sim, "echo", 3), what="three deliveries")
+
+    by_task_id = (await sim.client.get("/sim/tasks")).json()["by_task_id"]
+    assert by_task_id == {"t-1": 2, "t-2": 1}
+    assert (await sim.agent("echo"))["deliver_twice_next"] == 0
+
+
+async def test_drop_reports_next_loses_one_tasks_reports_then_behaves(
+    sim: Sim, opscore: OpsCoreRecorder
+) -> None:
+    agent_id = (await sim.add_agent(name="lossy", drop_reports_next=1))["agentId"]
+
+    await sim.run(agent_id, opscore_task_id="t-1")
+    await wait_for(lambda: _completed(sim, "lossy", 1), what="the first task")
+    await sim.run(agent_id, opscore_task_id="t-2")
+    await wait_for(lambda: _completed(sim, "lossy", 2), what="the second task")
+
+    assert opscore.states(agent_id) == ["idle", "active", "idle"]  # start-up, then t-2 only
+    assert (await sim.agent("lossy"))["drop_reports_next"] == 0
+
+
 async def test_dispatch_delay_slows_only_that_agents_run_endpoint(sim: Sim) -> None:
     slow = (await sim.add_agent(name="slowpoke", dispatch_delay_seconds=0.5))["agentId"]
     fast = (await sim.add_agent(name="quick"))["agentId"]
