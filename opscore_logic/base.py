@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,10 +26,6 @@ class WireModel(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON-ready dict as stored in the API (camelCase keys, no None values)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_time(value: Any) -> datetime | None:

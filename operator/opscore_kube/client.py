@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from prometheus_client import Counter, Histogram
@@ -89,13 +89,13 @@ class KubeClient:
         )
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> KubeClient:
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Self:
         return cls(load_connection(kubeconfig), **kwargs)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> KubeClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ from opscore_operator.store import TOMBSTONE_SECONDS, Key, ObjectCache
 
 
 def body(name: str, version: int, **status: Any) -> dict[str, Any]:
-    return json.loads(  # a fresh decode, as each watch event is
+    decoded: dict[str, Any] = json.loads(  # a fresh decode, as each watch event is
         json.dumps(
             {
                 "metadata": {
@@ -23,6 +23,7 @@ def body(name: str, version: int, **status: Any) -> dict[str, Any]:
             }
         )
     )
+    return decoded
 
 
 def test_only_a_newer_body_is_stored_and_listeners_hear_each_change() -> None:
