@@ -25,17 +25,18 @@ venv: $(VENV)/.installed ## Create .venv with Ops-Core and its dev tools
 control-plane-bin: ## Build etcd, kube-apiserver, kube-controller-manager into the cache (once)
 	@hack/build-control-plane.sh >/dev/null
 
-lint: venv ## ruff (lint + format check) and mypy
+lint: venv ## ruff (lint + format check), mypy (code and tests), the layers (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-crds: venv ## Regenerate crds/*.yaml from the pydantic models
-	$(PY) -m opscore_logic.crdgen crds
+crds: venv ## Regenerate crds/*.yaml and docs/crd-reference.md from the pydantic models
+	$(PY) -m opscore_testbed.crd_files crds
 
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json

@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from opscore_cli import commands, graphs, watching
 from opscore_cli.cluster import CliError, Cluster, Target
+from opscore_cli.legacy_import import import_legacy
 from opscore_cli.verbs import VERBS
 
 PROG = "kubectl opscore"
@@ -82,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[flags],
         help="convert an earlier Ops-Core definition into manifests (YAML on stdout)",
         description=(
-            "The legacy definition importer (python -m opscore_logic.legacy_cli): "
-            "-n sets metadata.namespace; pipe into `kubectl apply --server-side -f -`."
+            "Convert a workflow definition of the earlier Ops-Core (JSON or YAML) into a "
+            "WorkflowTemplate manifest (and, with --workflow, a Workflow running it): "
+            "-n sets metadata.namespace; pipe into `kubectl apply --server-side -f -`. "
+            "Needs no cluster."
         ),
     )
     imp.add_argument("file", metavar="FILE", help="the legacy definition; - reads stdin")
@@ -102,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     namespace = getattr(args, "namespace", None)
     if args.command == "import":
-        return commands.import_legacy(args.file, namespace, args.workflow, args.inputs)
+        return import_legacy(
+            args.file, namespace=namespace or None, workflow=args.workflow, inputs=args.inputs
+        )
     cluster = Cluster.connect(
         Target(getattr(args, "kubeconfig", None), getattr(args, "context", None), namespace)
     )

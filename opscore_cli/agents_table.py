@@ -15,7 +15,7 @@ from typing import Any
 from opscore_cli.humanize import age
 from opscore_cli.style import AGENT_STATE_SGR, GREEN, RED, YELLOW, Style
 from opscore_cli.table import Cell, cell, render_table
-from opscore_logic.run_view import parse_time
+from opscore_logic.base import parse_time
 
 HEADER = ("NAME", "STATE", "CURRENT TASK", "LAST SEEN", "SUCCEEDED", "FAILED", "READY")
 

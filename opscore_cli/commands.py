@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -21,7 +20,6 @@ from opscore_cli.cluster import Body, CliError, Cluster
 from opscore_cli.style import Style, style_for
 from opscore_cli.tree import render_workflow
 from opscore_cli.verbs import NotApplicable, plan
-from opscore_logic import legacy_cli
 from opscore_logic.run_view import StepRow, step_rows, template_name
 
 RESOURCE = "workflow.opscore.opspawn.io"
@@ -99,20 +97,3 @@ def graph(cluster: Cluster, name: str, fmt: str, out: TextIO | None = None) -> i
     workflow = cluster.workflow(name)
     out.write(graphs.render(rows_of(cluster, workflow), fmt, name))
     return 0
-
-
-def import_legacy(
-    file: str,
-    namespace: str | None,
-    workflow: str | None,
-    inputs: Sequence[str],
-) -> int:
-    """The legacy importer, unchanged: same flags, YAML on stdout, one-line errors."""
-    argv = [file]
-    if namespace:
-        argv += ["--namespace", namespace]
-    if workflow:
-        argv += ["--workflow", workflow]
-    for pair in inputs:
-        argv += ["--input", pair]
-    return 0 if legacy_cli.main(argv) == 0 else 1

@@ -16,7 +16,8 @@ from typing import Any
 from opscore_cli.humanize import age, duration
 from opscore_cli.style import PHASE_SGR, Style
 from opscore_cli.table import Cell, Span, cell, render_table
-from opscore_logic.run_view import StepRow, parse_time
+from opscore_logic.base import parse_time
+from opscore_logic.run_view import StepRow
 
 HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "MESSAGE")
 

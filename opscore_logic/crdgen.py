@@ -1,16 +1,15 @@
-"""Generate the CRD manifests in `crds/` from the pydantic models.
+"""The CRD manifests and their reference page, generated from the pydantic models.
 
 The models are the one source of truth: the API server validates with the schema made
-here, the operator parses with the models. `make crds` rewrites the files; a test fails
-when they drift. Run: `python -m opscore_logic.crdgen crds`.
+here, the operator parses with the models. Pure like the rest of the core (text out, no
+files): `make crds` (`opscore_testbed.crd_files`) writes `crds/` and
+`docs/crd-reference.md`, and a test fails when they drift.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -22,7 +21,6 @@ from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowT
 GROUP = "opscore.opspawn.io"
 VERSION = "v1alpha1"
 CATEGORY = "opscore"
-REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "crd-reference.md"
 
 Schema = dict[str, Any]
 
@@ -277,22 +275,3 @@ def _rules(node: Schema) -> list[str]:
     if "items" in node:
         found += _rules(node["items"])
     return list(dict.fromkeys(found))
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0] if args else "crds")
-    out.mkdir(parents=True, exist_ok=True)
-    for kind in KINDS:
-        path = out / f"{GROUP}_{kind.plural}.yaml"
-        path.write_text(render(kind))
-        print(f"wrote {path}")
-    reference = REFERENCE
-    reference.parent.mkdir(parents=True, exist_ok=True)
-    reference.write_text(render_reference())
-    print(f"wrote {reference}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

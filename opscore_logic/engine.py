@@ -34,6 +34,7 @@ from opscore_logic.decision import (
     task_id_for,
 )
 from opscore_logic.graph import dependencies, graph_problems, topological_order
+from opscore_logic.reasons import StepReason, WorkflowReason
 from opscore_logic.running import (
     DISPATCH_RETRY_SECONDS,
     MAX_OUTPUT_BYTES,
@@ -127,8 +128,8 @@ def reconcile(
 
     if spec.cancel:
         message = "cancelled by spec.cancel"
-        _cancel_all(status, decision, now, reason="Cancelled", message=message)
-        forced = (WorkflowPhase.CANCELLED, "Cancelled", message)
+        _cancel_all(status, decision, now, reason=StepReason.CANCELLED, message=message)
+        forced = (WorkflowPhase.CANCELLED, WorkflowReason.CANCELLED, message)
         _conclude(ref, spec, status, decision, steps, now, forced=forced)
         return _finalise(ref, status, decision, old_phase, now)
 
@@ -136,10 +137,9 @@ def reconcile(
         deadline = status.start_time + timedelta(seconds=spec.deadline_seconds)
         if now >= deadline:
             message = f"workflow deadline of {spec.deadline_seconds}s passed"
-            _cancel_all(
-                status, decision, now, reason="DeadlineExceeded", message=message, failed=True
-            )
-            forced = (WorkflowPhase.FAILED, "TimedOut", message)
+            exceeded = StepReason.DEADLINE_EXCEEDED
+            _cancel_all(status, decision, now, reason=exceeded, message=message, failed=True)
+            forced = (WorkflowPhase.FAILED, WorkflowReason.TIMED_OUT, message)
             _conclude(ref, spec, status, decision, steps, now, forced=forced)
             return _finalise(ref, status, decision, old_phase, now)
         decision.wake_at(deadline, now)
@@ -187,7 +187,7 @@ def _start_ready(
         blocked = _blocked_by(deps[step.name], entries, steps)
         if blocked is not None:
             entry.phase = StepPhase.SKIPPED
-            entry.reason = "UpstreamFailed"
+            entry.reason = StepReason.UPSTREAM_FAILED
             entry.message = f"not run: step {blocked!r} did not succeed"
             entry.finished_at = now
             continue
@@ -202,7 +202,7 @@ def _start_ready(
                 continue
             if not run:
                 entry.phase = StepPhase.SKIPPED
-                entry.reason = "WhenFalse"
+                entry.reason = StepReason.WHEN_FALSE
                 entry.message = f"skipped: {step.when!r} is false"
                 entry.finished_at = now
                 continue
@@ -216,7 +216,7 @@ def _start_ready(
             continue
         if spec.suspend:
             entry.phase = StepPhase.PENDING
-            entry.reason = "Suspended"
+            entry.reason = StepReason.SUSPENDED
             entry.message = "workflow suspended"
             continue
         agent = select_agent(step, agents.values())
@@ -227,7 +227,7 @@ def _start_ready(
                 else queued_message(step, count_fitting(step))
             )
             entry.phase = StepPhase.QUEUED
-            entry.reason = "NoAgentAvailable"
+            entry.reason = StepReason.NO_AGENT_AVAILABLE
             entry.message = message
             continue
         agents[agent.name] = replace(agent, free_slots=agent.free_slots - 1, last_dispatch_at=now)
@@ -238,7 +238,7 @@ def _start_ready(
         entry.dispatched_at = now
         entry.started_at = entry.started_at or now
         entry.retry_at = None
-        entry.reason = "Dispatched"
+        entry.reason = StepReason.DISPATCHED
         entry.message = f"attempt {entry.attempt} on agent {agent.name}"
         decision.dispatches.append(
             Dispatch(
@@ -265,7 +265,7 @@ def _start_ready(
 def _satisfied(dep: StepStatus, steps: Sequence[Step]) -> bool:
     if dep.phase is StepPhase.SUCCEEDED:
         return True
-    if dep.phase is StepPhase.SKIPPED and dep.reason == "WhenFalse":
+    if dep.phase is StepPhase.SKIPPED and dep.reason is StepReason.WHEN_FALSE:
         return True
     return dep.phase is StepPhase.FAILED and _continues(dep.name, steps)
 
@@ -300,7 +300,7 @@ def _scope(
 
 def _step_invalid(entry: StepStatus, decision: Decision, now: datetime, message: str) -> None:
     entry.phase = StepPhase.FAILED
-    entry.reason = "InvalidSpec"
+    entry.reason = StepReason.INVALID_SPEC
     entry.message = message
     entry.finished_at = now
     decision.events.append(EngineEvent("InvalidSpec", f"{entry.name}: {message}", "Warning"))
@@ -336,7 +336,7 @@ def _reset_failed(status: WorkflowStatus, generation: int, now: datetime) -> boo
     retried = False
     for entry in status.steps:
         if entry.phase in (StepPhase.FAILED, StepPhase.CANCELLED) or (
-            entry.phase is StepPhase.SKIPPED and entry.reason == "UpstreamFailed"
+            entry.phase is StepPhase.SKIPPED and entry.reason is StepReason.UPSTREAM_FAILED
         ):
             retried = True
             entry.phase = StepPhase.PENDING
@@ -344,7 +344,7 @@ def _reset_failed(status: WorkflowStatus, generation: int, now: datetime) -> boo
             entry.retries = 0
             entry.finished_at = None
             entry.retry_at = None
-            entry.reason = "RetryRequested"
+            entry.reason = StepReason.RETRY_REQUESTED
             entry.message = None
     if retried or status.phase is WorkflowPhase.FAILED:
         status.phase = WorkflowPhase.RUNNING
@@ -359,7 +359,7 @@ def _cancel_all(
     decision: Decision,
     now: datetime,
     *,
-    reason: str,
+    reason: StepReason,
     message: str,
     failed: bool = False,
 ) -> None:
@@ -387,7 +387,7 @@ def _fail_invalid(
     """The run cannot go on: fail it, releasing whatever it still had running (the steps
     may be gone, e.g. its WorkflowTemplate was deleted mid-run)."""
     old = status.phase
-    _cancel_all(status, decision, now, reason="InvalidSpec", message=message)
+    _cancel_all(status, decision, now, reason=StepReason.INVALID_SPEC, message=message)
     status.phase = WorkflowPhase.FAILED
     status.message = f"invalid spec: {message}"
     status.start_time = status.start_time or now
@@ -396,7 +396,7 @@ def _fail_invalid(
         status.conditions,
         type="Succeeded",
         status="False",
-        reason="InvalidSpec",
+        reason=WorkflowReason.INVALID_SPEC,
         message=message,
         now=now,
         generation=ref.generation,
@@ -413,7 +413,7 @@ def _conclude(
     decision: Decision,
     steps: Sequence[Step],
     now: datetime,
-    forced: tuple[WorkflowPhase, str, str] | None = None,
+    forced: tuple[WorkflowPhase, WorkflowReason, str] | None = None,
 ) -> None:
     """Progress, phase and the `Succeeded` condition from the steps (or `forced`: a phase,
     reason and message decided by a control verb or the deadline)."""
@@ -423,11 +423,12 @@ def _conclude(
     failed = [
         e for e in status.steps if e.phase is StepPhase.FAILED and not _continues(e.name, steps)
     ]
-    reason: str
+    reason: WorkflowReason
     if forced is not None:
         phase, reason, message = forced
     elif done == total and not failed:
-        phase, reason, message = WorkflowPhase.SUCCEEDED, "Succeeded", "all steps finished"
+        phase, reason = WorkflowPhase.SUCCEEDED, WorkflowReason.SUCCEEDED
+        message = "all steps finished"
     elif (
         failed
         and not any(e.phase is StepPhase.RUNNING for e in status.steps)
@@ -435,13 +436,11 @@ def _conclude(
     ):
         first = failed[0]
         phase = WorkflowPhase.FAILED
-        reason = "InvalidSpec" if first.reason == "InvalidSpec" else "StepFailed"
-        if first.reason == "TimedOut":
-            reason = "TimedOut"
+        reason = _FAILED_RUN_REASONS.get(first.reason, WorkflowReason.STEP_FAILED)
         message = f"step {first.name} failed: {first.message}"
     else:
         phase = WorkflowPhase.SUSPENDED if spec.suspend else WorkflowPhase.RUNNING
-        reason = "Suspended" if spec.suspend else "Running"
+        reason = WorkflowReason.SUSPENDED if spec.suspend else WorkflowReason.RUNNING
         message = _running_message(status)
 
     status.phase = phase
@@ -451,7 +450,7 @@ def _conclude(
         for entry in status.steps:
             if not entry.phase.finished:
                 entry.phase = StepPhase.CANCELLED
-                entry.reason = entry.reason if forced else "WorkflowFinished"
+                entry.reason = entry.reason if forced else StepReason.WORKFLOW_FINISHED
                 entry.finished_at = now
         status.progress = f"{sum(1 for e in status.steps if e.phase.finished)}/{total}"
         _finish_ttl(spec, status, decision, now)
@@ -467,6 +466,13 @@ def _conclude(
         now=now,
         generation=ref.generation,
     )
+
+
+# The step reasons a failed run passes on as its own; any other failure is `StepFailed`.
+_FAILED_RUN_REASONS: Mapping[StepReason | str | None, WorkflowReason] = {
+    StepReason.INVALID_SPEC: WorkflowReason.INVALID_SPEC,
+    StepReason.TIMED_OUT: WorkflowReason.TIMED_OUT,
+}
 
 
 def _no_more_work(status: WorkflowStatus) -> bool:

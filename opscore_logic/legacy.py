@@ -3,9 +3,9 @@
 Users of the earlier Ops-Core kept their workflows as JSON or YAML files of the form
 `{id, name, description?, version, tasks: [{taskId, name, agentCapability, parameters,
 nextTaskId}]}` (agentkit-contract.md section 5). This module turns one such definition into
-the manifest Ops-Core now runs, so a migration is `legacy_cli FILE | kubectl apply
---server-side -f -`. It is pure: text or data in, plain dicts out; reading files and
-printing YAML is `legacy_cli`'s job.
+the manifest Ops-Core now runs, so a migration is `kubectl opscore import FILE | kubectl
+apply --server-side -f -`. It is pure: text or data in, plain dicts out; reading files and
+printing YAML is the command's job (`opscore_cli.legacy_import`).
 
 Reading the input
     JSON is tried first, then YAML (JSON is nearly, but not exactly, a subset of YAML, so a

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opscore_logic.base import parse_time
 from opscore_logic.graph import dependencies, topological_order
 from opscore_logic.workflow_model import Step
 
@@ -109,13 +110,3 @@ def _row(name: str, deps: Sequence[str], entry: Mapping[str, Any] | None) -> Ste
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 time as the API writes it (`Z` suffix), or None when absent/unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

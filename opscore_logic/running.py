@@ -11,6 +11,7 @@ from typing import Any
 from opscore_logic.backoff import retry_delay
 from opscore_logic.decision import Decision, EngineEvent, release
 from opscore_logic.outcomes import infer_outcome
+from opscore_logic.reasons import StepReason
 from opscore_logic.selection import AgentView
 from opscore_logic.workflow_model import (
     RetryPolicy,
@@ -41,7 +42,7 @@ def advance_running(
     if agent is None:
         release(entry, "abandoned", agents, decision)
         entry.phase = StepPhase.PENDING
-        entry.reason = "AgentGone"
+        entry.reason = StepReason.AGENT_GONE
         entry.message = f"agent {entry.agent!r} was deleted; the step is requeued"
         decision.events.append(EngineEvent("StepRequeued", f"{step.name}: {entry.message}"))
         return
@@ -50,25 +51,26 @@ def advance_running(
         release(entry, "succeeded", agents, decision, outcome.reported_at)
         entry.phase = StepPhase.SUCCEEDED
         entry.finished_at = now
-        entry.reason = "TaskSucceeded"
+        entry.reason = StepReason.TASK_SUCCEEDED
         entry.message = outcome.message
         entry.output = capped_output(outcome.output, entry)
         return
     if outcome is not None:
         release(entry, "failed", agents, decision, outcome.reported_at)
-        attempt_failed(spec, status, entry, step, decision, now, "TaskFailed", outcome.message)
+        failed = StepReason.TASK_FAILED
+        attempt_failed(spec, status, entry, step, decision, now, failed, outcome.message)
         return
     if agent.offline:
         release(entry, "failed", agents, decision)
         message = f"agent {entry.agent} went offline (no heartbeat) during the task"
-        attempt_failed(spec, status, entry, step, decision, now, "AgentOffline", message)
+        attempt_failed(spec, status, entry, step, decision, now, StepReason.AGENT_OFFLINE, message)
         return
     if step.timeout_seconds is not None:
         deadline = dispatched + timedelta(seconds=step.timeout_seconds)
         if now >= deadline:
             release(entry, "failed", agents, decision)
             message = f"no result from agent {entry.agent} within {step.timeout_seconds}s"
-            attempt_failed(spec, status, entry, step, decision, now, "TimedOut", message)
+            attempt_failed(spec, status, entry, step, decision, now, StepReason.TIMED_OUT, message)
             return
         decision.wake_at(deadline, now)
 
@@ -85,7 +87,7 @@ def requeue_undelivered(
 ) -> None:
     release(entry, "abandoned", agents, decision)
     entry.phase = StepPhase.PENDING
-    entry.reason = "DispatchFailed"
+    entry.reason = StepReason.DISPATCH_FAILED
     entry.message = f"AgentKit did not take task {entry.task_id}: {why}"
     entry.retry_at = now + timedelta(seconds=DISPATCH_RETRY_SECONDS)
     decision.wake_at(entry.retry_at, now)
@@ -101,7 +103,7 @@ def attempt_failed(
     step: Step,
     decision: Decision,
     now: datetime,
-    reason: str,
+    reason: StepReason,
     message: str,
 ) -> None:
     policy = step.retries or NO_RETRIES

@@ -16,6 +16,7 @@ from pydantic.config import JsonDict
 
 from opscore_logic.base import WireModel
 from opscore_logic.conditions import Condition
+from opscore_logic.reasons import StepReason, StoredStepReason, WorkflowReason, listed
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LIST_MAP_BY_NAME: JsonDict = {
@@ -247,7 +248,13 @@ class StepStatus(WireModel):
     started_at: datetime | None = Field(default=None, description="First dispatch time.")
     finished_at: datetime | None = Field(default=None, description="When it finished.")
     retry_at: datetime | None = Field(default=None, description="Earliest next attempt.")
-    reason: str | None = Field(default=None, description="Why it is in this phase (CamelCase).")
+    reason: StoredStepReason | None = Field(
+        default=None,
+        description=(
+            f"Why it is in this phase, one of {listed(StepReason)} (an unknown one, from "
+            "another operator version, is kept as it is)."
+        ),
+    )
     message: str | None = Field(default=None, description="Detail for humans.")
     output: dict[str, Any] | None = Field(
         default=None, description="Small output reported by the agent (size-capped)."
@@ -271,7 +278,10 @@ class WorkflowStatus(WireModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="`Succeeded`: Unknown while running, then True/False.",
+        description=(
+            "`Succeeded`: Unknown while running, then True/False; its reason is one of "
+            f"{listed(WorkflowReason)}."
+        ),
         json_schema_extra=LIST_MAP_BY_TYPE,
     )
     observed_generation: int | None = Field(

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from prometheus_client import Counter, Histogram
@@ -87,24 +87,15 @@ class KubeClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
             headers=headers,
         )
-        # Watches are streams that never end: httpcore's pool, which streams responses.
-        self._streams = httpx.AsyncClient(
-            base_url=connection.server,
-            verify=connection.ssl_context,
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            headers=headers,
-        )
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> KubeClient:
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Self:
         return cls(load_connection(kubeconfig), **kwargs)
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        await self._streams.aclose()
 
-    async def __aenter__(self) -> KubeClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -216,39 +207,6 @@ class KubeClient:
                 headers={"Content-Type": "application/json"},
             )
         return await self._request("DELETE", resource.path(namespace, name), verb="delete")
-
-    async def watch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        *,
-        resource_version: str | None = None,
-        timeout_seconds: int = 300,
-    ) -> AsyncIterator[Body]:
-        """Yield watch events ({type, object}) until the server ends the stream."""
-        params = {"watch": "1", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "1"}
-        if resource_version:
-            params["resourceVersion"] = resource_version
-        async with self._streams.stream(
-            "GET",
-            resource.path(namespace),
-            params=params,
-            headers=self._auth_headers(),
-            timeout=httpx.Timeout(None, connect=5.0),
-        ) as resp:
-            if resp.status_code >= 400:
-                await resp.aread()
-                raise _error_from(resp)
-            async for line in resp.aiter_lines():
-                if line:
-                    yield json.loads(line)
-
-    async def raw_get(self, path: str) -> str:
-        """GET a non-resource path (e.g. /metrics) as text."""
-        resp = await self._http.get(path, headers=self._auth_headers())
-        if resp.status_code >= 400:
-            raise _error_from(resp)
-        return resp.text
 
     async def readyz(self) -> bool:
         """True when the API server answers /readyz with 200 (one try, no retries)."""

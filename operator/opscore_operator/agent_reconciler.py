@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from opscore_kube import AGENTS, Conflict, KubeClient, NotFound
 from opscore_logic.agent_model import AgentState, AgentStatus
+from opscore_logic.base import parse_time
 from opscore_logic.lifecycle import Workload, derive_status, heartbeat_deadline
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_logic.registration import (
@@ -75,20 +76,14 @@ AGENT_RECONCILES = Counter(
 for _result in ("ok", "error"):
     AGENT_RECONCILES.labels(_result)  # exported at 0 from the start, so alerts see the series
 
-# Fields of the status that the operator owns (everything but the sidecar's `reports`).
-_OPERATOR_FIELDS = (
-    "state",
-    "rawState",
-    "stateSince",
-    "lastSeen",
-    "currentTask",
-    "currentTaskId",
-    "activeTasks",
-    "tasksSucceeded",
-    "tasksFailed",
-    "lastError",
-    "conditions",
-    "observedGeneration",
+# Fields of the status that the operator owns: all of them but the sidecar's `reports` and
+# the `reportSequence` that fences their writes (by their wire names), so a field added to
+# AgentStatus is written without a second edit.
+_SIDECAR_FIELDS = frozenset({"reports", "report_sequence"})
+_OPERATOR_FIELDS = tuple(
+    info.alias or name
+    for name, info in AgentStatus.model_fields.items()
+    if name not in _SIDECAR_FIELDS
 )
 
 
@@ -417,10 +412,10 @@ def _last_seen_stale(old: dict[str, Any], derived: AgentStatus) -> bool:
     stays truthful without a write per heartbeat."""
     if derived.last_seen is None:
         return False
-    written = old.get("lastSeen")
+    written = parse_time(old.get("lastSeen"))
     if written is None:
         return True
-    lag = derived.last_seen - datetime.fromisoformat(str(written).replace("Z", "+00:00"))
+    lag = derived.last_seen - written
     return lag.total_seconds() > LAST_SEEN_RESOLUTION_SECONDS
 
 

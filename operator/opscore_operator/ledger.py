@@ -58,9 +58,6 @@ class Ledger:
     def workflows_on(self, agent: Key) -> set[Key]:
         return {t.workflow for t in self._by_agent.get(agent, {}).values()}
 
-    def agents_of(self, workflow: Key) -> set[Key]:
-        return {agent for agent, _ in self._by_workflow.get(workflow, ())}
-
     def counter_deltas(self, agent: Key) -> tuple[int, int]:
         """Tasks succeeded/failed on `agent` since the last `settle_counters`."""
         return self._succeeded.get(agent, 0), self._failed.get(agent, 0)
@@ -133,6 +130,3 @@ class Ledger:
         for agent in freed:
             self._changed(agent)
         return freed
-
-    def is_adopted(self, workflow: Key) -> bool:
-        return workflow in self._adopted

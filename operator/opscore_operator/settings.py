@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opscore_logic.log_level import LogLevel
 
 
 class OperatorSettings(BaseSettings):
@@ -41,7 +41,7 @@ class OperatorSettings(BaseSettings):
         ge=0,
         description="OPSCORE_METRICS_PORT: Prometheus /metrics on this port; 0: off.",
     )
-    log_level: str = Field(
+    log_level: LogLevel = Field(
         default="INFO",
         validation_alias="LOG_LEVEL",
         description="LOG_LEVEL: DEBUG, INFO, WARNING, ERROR.",
@@ -98,11 +98,3 @@ class OperatorSettings(BaseSettings):
     lease_duration_seconds: float = Field(default=15.0, gt=0)
     renew_deadline_seconds: float = Field(default=10.0, gt=0)
     retry_period_seconds: float = Field(default=2.0, gt=0)
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ValueError(f"unknown log level {value!r}")
-        return level

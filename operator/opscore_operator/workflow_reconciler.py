@@ -23,9 +23,11 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from opscore_kube import WORKFLOWS, Conflict, KubeClient, NotFound
+from opscore_logic.base import parse_time
 from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
+from opscore_logic.reasons import WorkflowReason
 from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
 from opscore_logic.workflow_model import (
@@ -70,15 +72,6 @@ STEP_ADVANCE_SECONDS = Histogram(
     "agent is not counted).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    return datetime.now(UTC)
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +181,7 @@ class WorkflowReconciler:
             name=key[1],
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 1),
-            created=_parse_time(meta.get("creationTimestamp")),
+            created=parse_time(meta.get("creationTimestamp")) or datetime.now(UTC),
         )
         raw_status: dict[str, Any] = dict(body.get("status") or {})
         try:
@@ -250,27 +243,11 @@ class WorkflowReconciler:
         recovered = self._agentkit_condition(key, decision.status, now, ref.generation)
         new_status = decision.status.wire()
         if new_status != raw_status:
-            try:
-                updated = await self.kube.patch(
-                    WORKFLOWS,
-                    key[0],
-                    key[1],
-                    fenced_status_patch(body, raw_status, new_status),
-                    status=True,
-                )
-            except NotFound:
-                self._undo_dispatches(key, decision)
-                self.workflows.delete(body)
-                self._forget(key)
+            updated = await self._patch_status(
+                key, body, raw_status, new_status, reserved_by=decision
+            )
+            if updated is None:
                 return
-            except Conflict:
-                self._undo_dispatches(key, decision)
-                await self._reread(key)
-                return
-            except BaseException:
-                self._undo_dispatches(key, decision)
-                raise
-            self.workflows.upsert(updated)
             body = updated
         if recovered:
             self.reachability.written(key)
@@ -310,7 +287,7 @@ class WorkflowReconciler:
             status.conditions,
             type="Succeeded",
             status="Unknown",
-            reason="TemplateNotFound",
+            reason=WorkflowReason.TEMPLATE_NOT_FOUND,
             message=message,
             now=now,
             generation=ref.generation,
@@ -318,25 +295,12 @@ class WorkflowReconciler:
         new_status = status.wire()
         if new_status == raw_status:
             return
-        try:
-            updated = await self.kube.patch(
-                WORKFLOWS,
-                key[0],
-                key[1],
-                fenced_status_patch(body, raw_status, new_status),
-                status=True,
-            )
-        except NotFound:
-            self.workflows.delete(body)
-            self._forget(key)
+        updated = await self._patch_status(key, body, raw_status, new_status)
+        if updated is None:
             return
-        except Conflict:
-            await self._reread(key)
-            return
-        self.workflows.upsert(updated)
-        if before is None or before.reason != "TemplateNotFound":
+        if before is None or before.reason != WorkflowReason.TEMPLATE_NOT_FOUND:
             self.recorder.record(
-                updated, type="Warning", reason="TemplateNotFound", message=message
+                updated, type="Warning", reason=WorkflowReason.TEMPLATE_NOT_FOUND, message=message
             )
         logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
 
@@ -378,6 +342,50 @@ class WorkflowReconciler:
             self.agent_queue.add_after(agent, AGENT_STATUS_DEBOUNCE_SECONDS)
         if decision.releases:
             self.wake_waiters(key[0], {r.agent for r in decision.releases})
+
+    async def _patch_status(
+        self,
+        key: Key,
+        body: dict[str, Any],
+        raw_status: dict[str, Any],
+        new_status: dict[str, Any],
+        *,
+        reserved_by: Decision | None = None,
+    ) -> dict[str, Any] | None:
+        """Write the status (a merge patch from `raw_status` to `new_status`, fenced by the
+        version `body` is: see `fenced_status_patch`) and cache the answer, so the next pass
+        starts from it. Returns the updated Workflow, or None when nothing was written:
+        gone (404: it leaves the cache and the ledger) or changed since (409: the API
+        server's copy is read and the pass queued again); the caller stops either way.
+
+        The ledger slots `reserved_by`'s dispatches took are given back when the write
+        fails in any way (they belong to a status that was never stored); errors other
+        than 404 and 409 propagate, and the queue retries the pass."""
+        try:
+            updated = await self.kube.patch(
+                WORKFLOWS,
+                key[0],
+                key[1],
+                fenced_status_patch(body, raw_status, new_status),
+                status=True,
+            )
+        except NotFound:
+            if reserved_by is not None:
+                self._undo_dispatches(key, reserved_by)
+            self.workflows.delete(body)
+            self._forget(key)
+            return None
+        except Conflict:
+            if reserved_by is not None:
+                self._undo_dispatches(key, reserved_by)
+            await self._reread(key)
+            return None
+        except BaseException:
+            if reserved_by is not None:
+                self._undo_dispatches(key, reserved_by)
+            raise
+        self.workflows.upsert(updated)
+        return updated
 
     def _undo_dispatches(self, key: Key, decision: Decision) -> None:
         for dispatch in decision.dispatches:

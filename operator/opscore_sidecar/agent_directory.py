@@ -39,7 +39,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource, Unavailable
+from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource
 from opscore_logic.names import (
     AGENT_KEY_LABEL,
     agent_key,
@@ -62,6 +62,13 @@ logger = logging.getLogger("opscore.sidecar.agents")
 
 Body = dict[str, Any]
 _CREATE_ATTEMPTS = 3
+
+
+class CreateContended(Conflict):
+    """Every one of `_CREATE_ATTEMPTS` creates of the Agent got 409, and each lookup after
+    it still found no Agent holding the id (another creator keeps winning the name, then
+    losing the object). Nothing was stored; the sidecar answers 503 with `Retry-After`
+    (see `app`), because trying again shortly finds what the other creator made."""
 
 
 class KubeApi(Protocol):
@@ -173,7 +180,9 @@ class AgentDirectory:
                 extra={**_x(agent_id), "agent": name_of(created)},
             )
             return created, True
-        raise Unavailable(409, "Conflict", f"could not create an Agent for {agent_id!r}")
+        raise CreateContended(
+            409, "Conflict", f"could not create an Agent for {agent_id!r}: every create conflicted"
+        )
 
     async def register(self, spec: Body) -> tuple[Body, bool]:
         """The Agent a registration (`spec` with agentId and agentName) belongs to, creating
@@ -197,7 +206,11 @@ class AgentDirectory:
                 continue
             self._names[agent_id] = name_of(created)
             return created, True
-        raise Unavailable(409, "Conflict", f"could not create an Agent for {agent_name!r}")
+        raise CreateContended(
+            409,
+            "Conflict",
+            f"could not create an Agent for {agent_name!r}: every create conflicted",
+        )
 
     def remember(self, agent_id: str, name: str) -> None:
         """Cache that `name` holds `agent_id` (after a registration moved it there)."""

@@ -19,16 +19,15 @@ from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
 from opscore_sidecar import dashboard, health, openapi, report_endpoint, webhook, workflow_start
-from opscore_sidecar.agent_directory import KubeApi
+from opscore_sidecar.agent_directory import CreateContended, KubeApi
 from opscore_sidecar.auth import KeyStore
 from opscore_sidecar.components import Sidecar
 from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
 
 logger = logging.getLogger("opscore.sidecar")
-
-RETRY_AFTER_SECONDS = 2
 
 
 def _version() -> str:
@@ -92,6 +91,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
     app.add_middleware(ResponseMetricsMiddleware)  # outside the limit: counts its 413s too
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries a request id
     app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(CreateContended, _contended)
     app.add_exception_handler(KubeApiError, _kube_error)
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     return app
@@ -109,6 +109,17 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503 + Retry-After: nothing was stored, and the SDK (which never retries) or a
     proxy in front of it learns that trying again shortly is the right move."""
     logger.warning("Kubernetes API unavailable: %s", exc)
+    return _retry_later()
+
+
+async def _contended(request: Request, exc: Exception) -> JSONResponse:
+    """A create that kept conflicting is answered like an unreachable API server: nothing
+    was stored, and a retry shortly finds the Agent the other creator made."""
+    logger.warning("Agent creation kept conflicting: %s", exc)
+    return _retry_later()
+
+
+def _retry_later() -> JSONResponse:
     return JSONResponse(
         {"detail": "Kubernetes API server unavailable; nothing was stored, retry later"},
         status_code=503,

@@ -10,6 +10,7 @@ from opscore_sidecar.agent_directory import AgentDirectory, KubeApi
 from opscore_sidecar.auth import KeyStore
 from opscore_sidecar.ratelimit import RateLimits
 from opscore_sidecar.reports import ReportWriter
+from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
 
 
@@ -55,6 +56,6 @@ async def get_sidecar(request: Request) -> Sidecar:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="The sidecar is starting",
-            headers={"Retry-After": "2"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return sidecar

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from opscore_logic.run_view import StepRow, parse_time, step_rows
+from opscore_logic.base import parse_time
+from opscore_logic.run_view import StepRow, step_rows
 
 Body = Mapping[str, Any]
 Json = dict[str, Any]

@@ -6,7 +6,7 @@ The path sits at the root of the host: the AgentKit SDK joins this absolute path
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 import opscore_faultpoints as faultpoints
 from opscore_kube import KubeApiError, Unavailable
 from opscore_logic.agent_model import AgentReport
-from opscore_logic.base import utcnow
 from opscore_logic.lifecycle import latest_report, normalise_state
+from opscore_sidecar.agent_directory import CreateContended
 from opscore_sidecar.auth import Principal
 from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import REPORTS
@@ -69,7 +69,7 @@ async def post_state(
     sidecar received the report, so a slow clock can neither keep an agent alive nor
     expire it. Over a rate limit: 429 with Retry-After, and nothing is stored.
     """
-    received = utcnow()
+    received = datetime.now(UTC)
     state_label = normalise_state(report.state).value
     if report.agentId != agentId:
         REPORTS.labels(state_label, "invalid").inc()
@@ -101,7 +101,7 @@ async def post_state(
     )
     try:
         fresh = await sidecar.writer.submit(agentId, stored)
-    except Unavailable:
+    except (Unavailable, CreateContended):
         REPORTS.labels(state_label, "unavailable").inc()
         raise
     except KubeApiError:

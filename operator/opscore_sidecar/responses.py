@@ -15,6 +15,10 @@ from opscore_sidecar.schemas import ErrorBody
 
 Responses = dict[int | str, dict[str, Any]]
 
+# The `Retry-After` of every 503 (API server unreachable, sidecar still starting): long
+# enough not to invite a spin, short enough that a report is not late for its heartbeat.
+RETRY_AFTER_SECONDS = 2
+
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Whole seconds to wait before trying again.",

@@ -276,7 +276,7 @@ class WorkflowTrigger(BaseModel):
         max_length=253,
         description=(
             "A WorkflowTemplate in the sidecar's namespace: its name, or the id of an earlier "
-            "Ops-Core definition imported with `opscore_logic.legacy_cli`."
+            "Ops-Core definition imported with `kubectl opscore import`."
         ),
     )
     workflowDefinition: dict[str, Any] | None = Field(

@@ -7,11 +7,12 @@ Secrets are `SecretStr` so they never end up in a log line or a repr.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opscore_logic.log_level import LogLevel
 
 
 class SidecarSettings(BaseSettings):
@@ -59,7 +60,7 @@ class SidecarSettings(BaseSettings):
     )
     sidecar_host: str = Field(default="127.0.0.1", description="OPSCORE_SIDECAR_HOST.")
     sidecar_port: int = Field(default=8080, ge=0, le=65535, description="OPSCORE_SIDECAR_PORT.")
-    log_level: str = Field(
+    log_level: LogLevel = Field(
         default="INFO",
         validation_alias=AliasChoices("LOG_LEVEL", "log_level"),
         description="LOG_LEVEL: DEBUG, INFO, WARNING, ERROR.",
@@ -140,14 +141,6 @@ class SidecarSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`OPSCORE_API_KEY=` in a manifest means "no key", not "the empty key"."""
         return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ValueError(f"unknown log level {value!r}")
-        return level
 
     @model_validator(mode="after")
     def _some_key_source(self) -> SidecarSettings:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from opscore_kube import AGENTS, KubeApiError, NotFound, Unavailable
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_logic.registration import agent_id_of
-from opscore_sidecar.agent_directory import name_of
+from opscore_sidecar.agent_directory import CreateContended, name_of
 from opscore_sidecar.components import Sidecar, get_sidecar
 from opscore_sidecar.metrics import WEBHOOKS
 from opscore_sidecar.responses import BAD_GATEWAY, TOO_LARGE, UNAVAILABLE
@@ -169,7 +169,7 @@ async def notify(
     details = event.agent_details
     try:
         name = await _register(sidecar, spec_from(details))
-    except Unavailable:
+    except (Unavailable, CreateContended):
         WEBHOOKS.labels("unavailable").inc()
         raise
     except KubeApiError:

@@ -6,7 +6,7 @@ that becomes what a user would `kubectl apply`: a Workflow resource in the sidec
 namespace, which the operator then runs like any other.
 
 - `workflowDefinitionId` names a WorkflowTemplate: by its name, or by the id of an earlier
-  Ops-Core definition imported with `opscore_logic.legacy_cli` (the template name derived
+  Ops-Core definition imported with `kubectl opscore import` (the template name derived
   from that id, checked against the template's `legacy-id` annotation). The Workflow
   references it (`spec.templateRef`).
 - `workflowDefinition` (the earlier JSON format) is converted with `opscore_logic.legacy`,

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from opscore_kube import KubeClient
 from opscore_testbed.bench import report, scenarios
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, install_crds
 
@@ -35,7 +35,7 @@ def _interrupt(signum: int, frame: object) -> None:
 async def run(
     cp: ControlPlane, sizes: scenarios.Sizes, wanted: set[str], log_dir: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    kube = KubeClient.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
+    kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
     bench = scenarios.Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir)
     rows: list[dict[str, Any]] = []
     ceiling: float | None = None

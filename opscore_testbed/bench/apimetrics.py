@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from opscore_kube import KubeClient
+from opscore_testbed.bench.kube import BenchKube
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
 
@@ -28,7 +28,7 @@ class WriteCounts:
         return WriteCounts(Counter({k: v for k, v in diff.items() if v}))
 
 
-async def write_counts(kube: KubeClient) -> WriteCounts:
+async def write_counts(kube: BenchKube) -> WriteCounts:
     """The API server's write counters now (subtract two readings for a scenario's cost)."""
     return parse_write_counts(await kube.raw_get("/metrics"))
 

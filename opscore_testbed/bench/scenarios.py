@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from opscore_kube import WORKFLOWS, KubeClient
+from opscore_kube import WORKFLOWS
 from opscore_kube.transport import AiohttpTransport
 from opscore_operator.agent_reconciler import AGENT_STATUS_QUIET_SECONDS
 from opscore_testbed.bench.apimetrics import write_counts
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.workload import (
     CompletionWatcher,
     create_all,
@@ -71,7 +72,7 @@ SIZES = {
 @dataclass
 class Bench:
     cp: ControlPlane
-    kube: KubeClient
+    kube: BenchKube
     sizes: Sizes
     log_dir: Path
     series: dict[str, Any] = field(default_factory=dict)
@@ -389,7 +390,7 @@ async def b4_ingestion(
     }
 
 
-async def _writes_quiet(kube: KubeClient, *, quiet: float, within: float) -> None:
+async def _writes_quiet(kube: BenchKube, *, quiet: float, within: float) -> None:
     """Wait until the API server has served no write for `quiet` seconds."""
     deadline = time.monotonic() + within
     last = (await write_counts(kube)).total
@@ -548,7 +549,7 @@ async def _settle(client: httpx.AsyncClient, url: str, n: int, within: float) ->
     raise TimeoutError(f"operator did not settle within {within}s")
 
 
-async def _throttled(kube: KubeClient) -> int:
+async def _throttled(kube: BenchKube) -> int:
     from prometheus_client.parser import text_string_to_metric_families
 
     total = 0

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from opscore_kube import WORKFLOWS, KubeApiError, KubeClient
+from opscore_kube import WORKFLOWS, KubeApiError
+from opscore_testbed.bench.kube import BenchKube
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
@@ -34,7 +35,7 @@ def _workflow(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def create_all(
-    kube: KubeClient, namespace: str, bodies: Iterable[dict[str, Any]], concurrency: int = 32
+    kube: BenchKube, namespace: str, bodies: Iterable[dict[str, Any]], concurrency: int = 32
 ) -> dict[str, float]:
     """Create every workflow as fast as the API server takes them; name -> epoch created."""
     created: dict[str, float] = {}
@@ -50,7 +51,7 @@ async def create_all(
 
 
 async def create_at_rate(
-    kube: KubeClient,
+    kube: BenchKube,
     namespace: str,
     bodies: list[dict[str, Any]],
     rate: float,
@@ -74,7 +75,7 @@ async def create_at_rate(
 class CompletionWatcher:
     """Watches a namespace's workflows and notes when each one first reached a final phase."""
 
-    kube: KubeClient
+    kube: BenchKube
     namespace: str
     finished: dict[str, tuple[str, float]] = field(default_factory=dict)
     #: The object as first seen finished (its status says why it ended).

@@ -15,7 +15,8 @@ from typing import Self
 
 import httpx
 
-from opscore_kube import WORKFLOWS, Conflict, KubeClient, Unavailable
+from opscore_kube import WORKFLOWS, Conflict, Unavailable
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.workload import CompletionWatcher
 from opscore_testbed.chaos.workload import Planned
 
@@ -26,7 +27,7 @@ CREATE_PATIENCE_S = 180.0
 class Batch:
     """The workflows of one scenario: when each was created and how each ended."""
 
-    def __init__(self, kube: KubeClient, namespace: str) -> None:
+    def __init__(self, kube: BenchKube, namespace: str) -> None:
         self.kube = kube
         self.namespace = namespace
         self.planned: list[Planned] = []

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opscore_kube import KubeClient
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.chaos.fleet import SimAgent, Simulator, agents_ready, standard_fleet
 from opscore_testbed.chaos.workload import StepPolicy
 from opscore_testbed.controlplane import ControlPlane
@@ -71,7 +71,7 @@ class Chaos:
     """The suite's context: one control plane, one admin client, a seeded RNG."""
 
     cp: ControlPlane
-    kube: KubeClient
+    kube: BenchKube
     sizes: Sizes
     log_dir: Path
     rng: random.Random = field(default_factory=random.Random)

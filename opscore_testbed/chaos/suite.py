@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from opscore_kube import KubeClient
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.chaos import (
     agentkit_faults,
     ambiguous,
@@ -69,7 +69,7 @@ async def run(
     show: Callable[[Row], None] = lambda row: None,
 ) -> list[Row]:
     """Run `wanted` (F1...F8) in order; a scenario that crashes is a row with its error."""
-    kube = KubeClient.from_kubeconfig(str(cp.kubeconfig), qps=1000, burst=1000)
+    kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=1000, burst=1000)
     ch = Chaos(
         cp=cp,
         kube=kube,

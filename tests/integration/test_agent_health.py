@@ -6,6 +6,7 @@ simulated agents behave like the reference agent (no heartbeats of their own, `a
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 from agent_support import (
@@ -38,6 +39,10 @@ def _state(stack: OpsCoreStack, name: str) -> str | None:
     return (agent(stack, name).get("status") or {}).get("state")
 
 
+def _is_offline(stack: OpsCoreStack, name: str) -> bool:
+    return _state(stack, name) == "Offline"
+
+
 def test_a_silent_agent_goes_offline_its_step_is_retried_elsewhere_and_it_comes_back(
     stack: OpsCoreStack,
 ) -> None:
@@ -48,7 +53,7 @@ def test_a_silent_agent_goes_offline_its_step_is_retried_elsewhere_and_it_comes_
         patch_agent(stack, name, heartbeatTimeoutSeconds=3)
     sim(stack, "PATCH", "/sim/agents/alpha", {"silent": True})  # takes tasks, never reports
     for name in (alpha_name, beta_name):
-        wait_for(lambda n=name: _state(stack, n) == "Offline", what=f"{name} Offline")
+        wait_for(partial(_is_offline, stack, name), what=f"{name} Offline")
 
     report(stack, alpha_id, "idle")  # alpha's heartbeat: the only agent available now
     step = {"name": "probe", "capabilities": ["hb"], "retries": {"limit": 1, "backoffSeconds": 2}}

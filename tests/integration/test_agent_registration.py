@@ -13,6 +13,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import pytest
@@ -69,11 +70,11 @@ def test_every_order_of_the_three_registration_paths_converges_to_one_agent(
     user_names = {agent_id: f"declared-{n}" for n, agent_id in enumerate(ids)}
     for agent_id, order in plan.items():
         caps = [f"cap-{user_names[agent_id]}"]
-        actions: dict[str, Callable[[], None]] = {
-            "webhook": lambda a=agent_id, c=caps: _registered(stack, a, c),
-            "report": lambda a=agent_id: report(stack, a, "idle"),
-            "declare": lambda a=agent_id: declare(
-                stack, user_names[a], a, heartbeatTimeoutSeconds=120
+        actions: dict[str, Callable[[], object]] = {
+            "webhook": partial(_registered, stack, agent_id, caps),
+            "report": partial(report, stack, agent_id, "idle"),
+            "declare": partial(
+                declare, stack, user_names[agent_id], agent_id, heartbeatTimeoutSeconds=120
             ),
         }
         for step in order:  # back to back: no waiting for the operator in between
@@ -156,7 +157,7 @@ def test_a_webhook_with_a_bad_or_stale_signature_changes_nothing(stack: OpsCoreS
     def settled() -> bool:  # the operator has derived its status: it has nothing to write
         [body] = holders(stack, known)
         status = body.get("status") or {}
-        return status.get("observedGeneration") == body["metadata"]["generation"]
+        return bool(status.get("observedGeneration") == body["metadata"]["generation"])
 
     wait_for(settled, what="the operator's first status of the registered Agent")
     before = holders(stack, known)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,7 +35,7 @@ def _apply(stack: OpsCoreStack, path: Path | None = None, text: str | None = Non
         stack.cp.kubectl("apply", "-n", stack.namespace, "-f", "-", input=text)
 
 
-def _finished(stack: OpsCoreStack, name: str, timeout: float = 60) -> dict:
+def _finished(stack: OpsCoreStack, name: str, timeout: float = 60) -> dict[str, Any]:
     def done() -> bool:
         return kv.phase(kv.get(stack.cp, "workflow", stack.namespace, name)) in (
             "Succeeded",
@@ -43,7 +44,7 @@ def _finished(stack: OpsCoreStack, name: str, timeout: float = 60) -> dict:
         )
 
     wait_until(done, timeout=timeout, what=f"workflow {name} to finish")
-    result: dict = kv.get(stack.cp, "workflow", stack.namespace, name)
+    result: dict[str, Any] = kv.get(stack.cp, "workflow", stack.namespace, name)
     return result
 
 
@@ -103,7 +104,7 @@ def test_agent_error_fails_the_workflow_with_the_agents_message(stack: OpsCoreSt
     assert "TASK_FAILED" in cond["message"]
 
 
-def _report(agent_id: str, state: str = "idle") -> dict:
+def _report(agent_id: str, state: str = "idle") -> dict[str, Any]:
     return {
         "agentId": agent_id,
         "timestamp": datetime.now(UTC).isoformat(),

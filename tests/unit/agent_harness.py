@@ -134,7 +134,7 @@ class World:
             self.seen(copy.deepcopy(body))
         for key in self.cache.snapshot_keys():
             if key[1] not in self.kube.objects:
-                body = self.cache.get(key)
-                assert body is not None
-                self.cache.delete(body)
-                self.index.drop(body)
+                gone = self.cache.get(key)
+                assert gone is not None
+                self.cache.delete(gone)
+                self.index.drop(gone)

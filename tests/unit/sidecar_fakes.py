@@ -17,7 +17,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import jsonpointer
 from fastapi import FastAPI
 
 from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource, Unavailable
+from opscore_logic.agent_model import AgentReport
 from opscore_sidecar.app import create_app
 from opscore_sidecar.settings import SidecarSettings
 
@@ -250,6 +251,15 @@ def report_body(
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {"agentId": agent_id, "timestamp": timestamp, "state": state, "details": details or {}}
+
+
+REPORTS_START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def agent_report(state: str, second: int) -> AgentReport:
+    """A parsed report sent and received `second` seconds after REPORTS_START."""
+    at = REPORTS_START + timedelta(seconds=second)
+    return AgentReport(state=state, timestamp=at, received_at=at)
 
 
 def state_url(agent_id: str = AGENT_ID) -> str:

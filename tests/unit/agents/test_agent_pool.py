@@ -100,9 +100,9 @@ class World:
             self.ledger.reserve((ns, name), task)
         elif kind == "release":
             _, ns, name = op
-            task = self.ledger.current_task((ns, name))
-            if task is not None:
-                self.ledger.release((ns, name), task.task_id, "succeeded")
+            held = self.ledger.current_task((ns, name))
+            if held is not None:
+                self.ledger.release((ns, name), held.task_id, "succeeded")
         elif kind == "forget":
             _, ns, workflow = op
             self.ledger.forget_workflow((ns, workflow))

@@ -15,7 +15,6 @@ from pytest_mock import MockerFixture
 
 from opscore_logic.agent_model import MAX_REPORTS
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
-from opscore_operator import agent_reconciler as agents_module
 from opscore_operator.agent_reconciler import (
     AGENT_STATUS_MAX_LAG_SECONDS,
     AGENT_STATUS_QUIET_SECONDS,
@@ -41,7 +40,7 @@ class Clock:
 @pytest.fixture
 def clock(mocker: MockerFixture) -> Clock:
     fake = Clock()
-    mocker.patch.object(agents_module.time, "monotonic", fake)
+    mocker.patch("opscore_operator.agent_reconciler.time.monotonic", fake)
     return fake
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from opscore_cli.style import Style
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def agent(name: str, agent_name: str | None, **status) -> dict:
+def agent(name: str, agent_name: str | None, **status: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
         "spec": {"agentName": agent_name} if agent_name else {},

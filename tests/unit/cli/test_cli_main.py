@@ -1,22 +1,18 @@
 """`kubectl opscore`'s command line: flags, errors worded like kubectl's, exit codes,
-`watch` against a scripted cluster, and `import` wrapping the legacy importer."""
+and `watch` against a scripted cluster (`import`: test_cli_import.py)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from opscore_cli import __main__ as cli
-from opscore_cli.cluster import CliError, Target, server_error
+from opscore_cli.cluster import CliError, Cluster, Target, server_error
 from opscore_cli.style import style_for
 from opscore_cli.watching import watch
-
-LEGACY = Path(__file__).parents[1] / "data" / "legacy" / "sample_workflow.yaml"
 
 
 def test_connection_flags_work_before_and_after_the_subcommand() -> None:
@@ -48,12 +44,15 @@ def test_server_errors_are_worded_like_kubectl() -> None:
     )
 
 
-class FakeCluster:
-    """Answers `workflow()` from a script of objects, then keeps the last one."""
+class FakeCluster(Cluster):
+    """Answers `workflow()` from a script of objects, then keeps the last one.
 
-    namespace = "ns"
+    A subclass so it stands where a Cluster is expected; it never connects (no
+    `super().__init__`), so a method it does not override fails loudly.
+    """
 
     def __init__(self, *objects: dict[str, Any]) -> None:
+        self.namespace = "ns"
         self._objects: Iterator[dict[str, Any]] = iter(objects)
         self._last: dict[str, Any] = {}
         self.patches: list[dict[str, Any]] = []
@@ -126,7 +125,7 @@ def test_a_verb_that_does_not_apply_is_an_error_and_patches_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster = FakeCluster(run("Succeeded", "Succeeded"))
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(lambda cls, target: cluster))
+    monkeypatch.setattr(Cluster, "connect", classmethod(lambda cls, target: cluster))
     assert cli.main(["cancel", "hello"]) == 1
     assert capsys.readouterr().err == (
         'error: workflow "hello" already finished (Succeeded); nothing to cancel\n'
@@ -144,7 +143,7 @@ def test_a_verb_that_applies_patches_the_spec_and_says_so(
         seen.append(target)
         return cluster
 
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(connect))
+    monkeypatch.setattr(Cluster, "connect", classmethod(connect))
     assert cli.main(["-n", "ops", "suspend", "hello"]) == 0
     assert seen == [Target(None, None, "ops")]
     assert cluster.patches == [{"spec": {"suspend": True}}]
@@ -154,27 +153,11 @@ def test_a_verb_that_applies_patches_the_spec_and_says_so(
 def test_not_found_is_kubectls_message_and_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli.Cluster, "connect", classmethod(lambda cls, target: FakeCluster()))
+    monkeypatch.setattr(Cluster, "connect", classmethod(lambda cls, target: FakeCluster()))
     assert cli.main(["get", "x"]) == 1
     assert capsys.readouterr().err == (
         'Error from server (NotFound): workflows.opscore.opspawn.io "x" not found\n'
     )
-
-
-def test_import_wraps_the_legacy_importer_with_its_flags(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code = cli.main(["import", str(LEGACY), "-n", "ops", "--workflow", "run-1", "--input", "k=v"])
-    docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert code == 0
-    assert [d["kind"] for d in docs] == ["WorkflowTemplate", "Workflow"]
-    assert {d["metadata"]["namespace"] for d in docs} == {"ops"}
-    assert docs[1]["spec"]["inputs"] == {"k": "v"}
-
-
-def test_import_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["import", str(tmp_path / "missing.json")]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
 
 
 class Tty(io.StringIO):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from opscore_cli.style import Style
 from opscore_cli.tree import layout, pending_verbs, render_workflow, step_table
@@ -14,7 +15,7 @@ PLAIN = Style(color=False, unicode=True)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def row(name: str, *deps: str, phase: str = "Pending", **kw) -> StepRow:
+def row(name: str, *deps: str, phase: str = "Pending", **kw: Any) -> StepRow:
     return StepRow(name=name, depends_on=deps, phase=phase, **kw)
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from opscore_cli.verbs import NotApplicable, plan
 
 
-def wf(phase: str | None = "Running", rv: str = "7", status: dict | None = None, **spec) -> dict:
+def wf(
+    phase: str | None = "Running",
+    rv: str = "7",
+    status: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "metadata": {"name": "x", "resourceVersion": rv},
         "spec": spec,
@@ -48,6 +55,8 @@ def test_retry_bumps_the_generation_guarded_by_the_resource_version() -> None:
         ("retry", wf("Failed", retryGeneration=1), 'a retry of workflow "x" is already requested'),
     ],
 )
-def test_a_verb_that_does_not_apply_says_why(verb: str, workflow: dict, message: str) -> None:
+def test_a_verb_that_does_not_apply_says_why(
+    verb: str, workflow: dict[str, Any], message: str
+) -> None:
     with pytest.raises(NotApplicable, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan(verb, workflow)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -29,10 +30,21 @@ def test_the_payload_has_exactly_the_sdks_keys_and_timestamp_format() -> None:
     body = report_payload(AGENT, "idle")
     assert list(body) == ["agentId", "timestamp", "state", "details"]
     assert body["details"] == {}
-    assert body["timestamp"].endswith("+00:00")
-    assert datetime.fromisoformat(body["timestamp"]).microsecond >= 0
-    assert "." in body["timestamp"]  # microseconds, like the SDK
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", body["timestamp"])
     StateReport.model_validate(body)  # what the sidecar accepts
+
+
+def test_the_timestamp_is_now_in_utc_unless_given() -> None:
+    before = datetime.now(UTC)
+    sent = datetime.fromisoformat(report_payload(AGENT, "idle")["timestamp"])
+    after = datetime.now(UTC)
+    assert before <= sent <= after
+
+
+def test_a_given_timestamp_is_sent_in_utc_with_microseconds_even_when_they_are_zero() -> None:
+    given = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    body = report_payload(AGENT, "idle", timestamp=given)
+    assert body["timestamp"] == "2026-11-25T09:00:00.000000+00:00"
 
 
 def test_correlation_and_results_ride_in_details() -> None:

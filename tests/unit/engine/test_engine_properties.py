@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from opscore_logic.engine import Dispatch
-from opscore_logic.workflow_model import StepPhase, WorkflowPhase, WorkflowSpec
+from opscore_logic.workflow_model import StepPhase, WorkflowPhase, WorkflowSpec, WorkflowStatus
+from opscore_operator.ledger import Ledger
 
 CAPS = ("research", "analysis", "writing")
 MODES: tuple[Literal["correlated", "reference"], ...] = ("correlated", "reference")
@@ -221,15 +222,29 @@ def test_a_restart_mid_run_from_stored_status_finishes_the_same_way(
             break
         if not world.advance(decision.requeue_after):
             break
-    from opscore_logic.workflow_model import WorkflowStatus
-
     world.status = WorkflowStatus.model_validate(world.status.wire())
-    world.ledger = {}
-    for e in world.status.steps:
-        if e.phase is StepPhase.RUNNING and e.agent and e.task_id:
-            world.ledger.setdefault(e.agent, {})[e.task_id] = e.name
+    restarted = Ledger()
+    restarted.adopt(WORKFLOW, world.status)
+    agents = set(world.agents) | {e.agent for e in world.status.steps if e.agent}
+    world.ledger = _drained(restarted, agents)
     world.run(max_passes=400)
     assert_concluded(world)
+
+
+WORKFLOW = ("ns", "wf")
+
+
+def _drained(ledger: Ledger, agents: set[str]) -> dict[str, dict[str, str]]:
+    """The ledger's tasks in the harness's form (agent -> task id -> step), read through
+    its public interface: oldest task first, released until the agent has none."""
+    tasks: dict[str, dict[str, str]] = {}
+    for agent in sorted(agents):
+        key = (WORKFLOW[0], agent)
+        while (task := ledger.current_task(key)) is not None:
+            assert task.workflow == WORKFLOW
+            tasks.setdefault(agent, {})[task.task_id] = task.step
+            ledger.release(key, task.task_id, "abandoned")
+    return tasks
 
 
 @examples(40)

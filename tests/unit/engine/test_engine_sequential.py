@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from opscore_logic.agent_model import AgentReport
+from opscore_logic.decision import Decision
 from opscore_logic.engine import WorkflowRef, reconcile
 from opscore_logic.selection import AgentView
 from opscore_logic.workflow_model import (
@@ -33,7 +34,9 @@ def spec(*agents: str) -> WorkflowSpec:
     return WorkflowSpec(steps=[Step(name=f"s{i}", agent=a) for i, a in enumerate(agents)])
 
 
-def run(spec_: WorkflowSpec, status: WorkflowStatus, agents: list[AgentView], now: datetime):
+def run(
+    spec_: WorkflowSpec, status: WorkflowStatus, agents: list[AgentView], now: datetime
+) -> Decision:
     return reconcile(
         ref=REF,
         spec=spec_,

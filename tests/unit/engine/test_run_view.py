@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from opscore_logic.run_view import StepRow, parse_time, step_rows, template_name
+from opscore_logic.base import parse_time
+from opscore_logic.run_view import StepRow, step_rows, template_name
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def workflow(steps: list[dict] | None, status_steps: list[dict] | None = None, **spec) -> dict:
-    body: dict = {"metadata": {"name": "wf"}, "spec": dict(spec)}
+def workflow(
+    steps: list[dict[str, Any]] | None,
+    status_steps: list[dict[str, Any]] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"metadata": {"name": "wf"}, "spec": dict(spec)}
     if steps is not None:
         body["spec"]["steps"] = steps
     if status_steps is not None:

@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
-from opscore_logic.crdgen import GROUP, KINDS, Kind, render
-
-CRDS = Path(__file__).resolve().parents[3] / "crds"
+from opscore_logic.crdgen import KINDS, Kind, render, render_reference
+from opscore_testbed.crd_files import CRDS, REFERENCE, crd_file
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 def test_crd_file_matches_the_models(kind: Kind) -> None:
-    path = CRDS / f"{GROUP}_{kind.plural}.yaml"
+    path = crd_file(CRDS, kind)
     assert path.read_text() == render(kind), f"{path.name} is stale: run `make crds`"
 
 
@@ -59,6 +58,4 @@ def test_example_workflows_parse_with_the_models() -> None:
 
 
 def test_crd_reference_doc_is_current() -> None:
-    from opscore_logic.crdgen import REFERENCE, render_reference
-
     assert REFERENCE.read_text() == render_reference(), "docs/crd-reference.md: run `make crds`"

@@ -8,7 +8,6 @@ which Kubernetes object an import overwrites.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import re
 from pathlib import Path
@@ -34,7 +33,6 @@ from opscore_logic.legacy import (
     validate_legacy,
     workflow_manifest,
 )
-from opscore_logic.legacy_cli import main
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowTemplateSpec
 
 DATA = Path(__file__).parents[1] / "data" / "legacy"
@@ -100,11 +98,15 @@ def test_converted_template_passes_the_model_and_graph_checks() -> None:
     assert [s.retries.limit for s in spec.steps if s.retries] == [3, 3]
 
 
-def test_shared_fixture_is_the_shared_sample() -> None:
-    shared = Path("/work/shared/data/legacy-workflows/sample_workflow.json")
-    if not shared.exists():
-        pytest.skip("shared data not mounted")
-    assert json.loads(shared.read_text()) == _sample()
+def test_the_yaml_copy_of_the_sample_is_the_same_document_as_the_json_one() -> None:
+    """The YAML test below compares the importer's output for the two copies; that says
+    something only while they hold the same definition (a chain of two tasks). The one
+    intended difference: YAML reads the unquoted `version: 1.0` as a float."""
+    sample = _sample()
+    written_as_yaml = yaml.safe_load(SAMPLE_YAML.read_text())
+    assert written_as_yaml["version"] == 1.0
+    assert {**written_as_yaml, "version": sample["version"]} == sample
+    assert [t["nextTaskId"] for t in sample["tasks"]] == ["step_2", None]
 
 
 # --- YAML input and chain order ----------------------------------------------------------
@@ -446,109 +448,10 @@ def test_colliding_task_ids_still_make_a_valid_chain() -> None:
     assert steps[1]["dependsOn"] == ["step-1-2"]
 
 
-# --- CLI ---------------------------------------------------------------------------------
-
-
-def test_cli_prints_yaml_for_kubectl(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            str(SAMPLE_JSON),
-            "--namespace",
-            "team-a",
-            "--workflow",
-            "load-test-1",
-            "--input",
-            "size=10",
-            "--input",
-            "note=a=b",
-        ]
-    )
-    out, err = capsys.readouterr()
-    assert (code, err) == (0, "")
-    assert out.startswith("# Imported from sample_workflow.json")
-    template, workflow = yaml.safe_load_all(out)
-    assert template == convert(SAMPLE_JSON.read_text(), namespace="team-a")[0]
-    assert workflow["spec"]["inputs"] == {"size": "10", "note": "a=b"}
-    assert workflow["spec"]["templateRef"] == {"name": "sample-workflow-id"}
-    assert workflow["metadata"] == {"name": "load-test-1", "namespace": "team-a"}
-
-
-def test_cli_without_workflow_prints_only_the_template(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main([str(SAMPLE_YAML)]) == 0
-    docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["kind"] for d in docs] == ["WorkflowTemplate"]
+# --- Null parameters (the command line warns about them) ---------------------------------
 
 
 def test_null_parameters_are_listed_for_a_warning() -> None:
     legacy = parse_legacy(OUT_OF_ORDER.read_text())
     assert null_parameters(legacy) == ["tasks[2].parameters.extra"]
     assert null_parameters(parse_legacy(SAMPLE_JSON.read_text())) == []
-
-
-def test_cli_warns_about_nulls_but_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(OUT_OF_ORDER)]) == 0
-    out, err = capsys.readouterr()
-    assert err == (
-        "warning: tasks[2].parameters.extra is null; client-side `kubectl apply` drops null "
-        "values, use `kubectl apply --server-side` or `kubectl create` to keep it\n"
-    )
-    [template] = yaml.safe_load_all(out)
-    assert template["spec"]["steps"][1]["parameters"]["extra"] is None
-
-
-def test_cli_reads_stdin(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(SAMPLE_JSON.read_text()))
-    assert main(["-"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("# Imported from stdin")
-    assert next(yaml.safe_load_all(out))["metadata"]["name"] == "sample-workflow-id"
-
-
-def test_cli_invalid_definition_exits_2_with_one_line_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(_mutated("tasks.1.nextTaskId", "step_9")))
-    assert main([str(bad)]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err == "error: tasks[1].nextTaskId: 'step_9' is not a taskId in this workflow\n"
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["/nonexistent/wf.json"], "error: /nonexistent/wf.json: no such file"),
-        ([], "error: the following arguments are required: FILE"),
-        ([str(SAMPLE_JSON), "--bogus"], "error: unrecognized arguments: --bogus"),
-        ([str(SAMPLE_JSON), "--input", "a=1"], "error: --input needs --workflow"),
-        ([str(SAMPLE_JSON), "--workflow", "w", "--input", "novalue"], "error: --input: expected"),
-        ([str(SAMPLE_JSON), "--workflow", "w", "--input", "a=1", "--input", "a=2"], "error: "),
-        ([str(SAMPLE_JSON), "--workflow", "Bad_Name"], "error: workflow name: 'Bad_Name'"),
-        ([str(SAMPLE_JSON), "--namespace", "x.y"], "error: namespace: 'x.y'"),
-    ],
-)
-def test_cli_usage_errors_exit_2(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(argv) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith(message)
-    assert err.count("\n") == 1
-
-
-def test_cli_non_utf8_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "latin1.json"
-    bad.write_bytes(b'{"id": "caf\xe9"}')
-    assert main([str(bad)]) == 2
-    assert capsys.readouterr().err == f"error: {bad}: not UTF-8 text\n"
-
-
-def test_cli_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--help"]) == 0
-    assert "FILE" in capsys.readouterr().out

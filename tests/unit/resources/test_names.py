@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from opscore_logic.crdgen import GROUP
 from opscore_logic.names import (
     AGENT_KEY_LABEL,
     agent_key,
@@ -47,8 +49,11 @@ def test_long_id_is_truncated_to_63_chars() -> None:
     assert is_dns1123_label(name)
 
 
-def test_agent_key_label_is_in_the_opscore_group() -> None:
-    assert AGENT_KEY_LABEL == "opscore.opspawn.io/agent-key"
+def test_agent_key_label_is_a_valid_label_key_under_the_crd_group() -> None:
+    prefix, _, name = AGENT_KEY_LABEL.partition("/")
+    assert prefix == GROUP
+    assert len(name) <= 63
+    assert re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", name)
 
 
 @given(IDS)
@@ -58,9 +63,20 @@ def test_name_is_always_a_dns1123_label(agent_id: str) -> None:
     assert DNS1123_LABEL.match(name)
 
 
-@given(IDS)
-def test_name_is_deterministic(agent_id: str) -> None:
-    assert agent_resource_name(agent_id) == agent_resource_name(agent_id)
+# Agents already stored were created under these names and keys: a change of the mapping
+# would make the sidecar create a second Agent for every existing one.
+STORED = [
+    ("My_Agent", "my-agent-3aa88293", "3aa8829387b9ea7de15cfc148fa526f3"),
+    ("!!!", "agent-e84c538e", "e84c538e7fe250730ef62de220c40dfa"),
+    ("Summariser.V2", "summariser-v2-7d48e40a", "7d48e40a1a8c2193ae846491f903a069"),
+    ("a" * 200, "a" * 54 + "-c2a908d9", "c2a908d98f5df987ade41b5fce213067"),
+]
+
+
+@pytest.mark.parametrize(("agent_id", "name", "key"), STORED)
+def test_names_and_keys_are_those_earlier_versions_gave(agent_id: str, name: str, key: str) -> None:
+    assert agent_resource_name(agent_id) == name
+    assert agent_key(agent_id) == key
 
 
 @given(IDS, IDS)

@@ -24,7 +24,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CheckFunction, not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -39,7 +39,7 @@ from opscore_sidecar.webhook import NOTIFY_PATH
 pytestmark = pytest.mark.timeout(120)
 
 MAX_EXAMPLES = 40
-CHECKS = [
+CHECKS: list[CheckFunction] = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
@@ -48,7 +48,7 @@ CHECKS = [
 ]
 # The dashboard's JSON routes are fuzzed for server errors only: their own tests specify
 # their answers, and its page routes are not in the document.
-DASHBOARD_CHECKS = [not_a_server_error]
+DASHBOARD_CHECKS: list[CheckFunction] = [not_a_server_error]
 
 APP = create_app(settings(), FakeKube())
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path=NOTIFY_PATH)
@@ -65,7 +65,7 @@ FUZZ_SETTINGS = hypothesis.settings(
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
-    case: schemathesis.Case,
+    case: schemathesis.Case[Any],
 ) -> None:
     dashboard = case.path.startswith("/dashboard")
     case.call_and_validate(headers=auth(), checks=DASHBOARD_CHECKS if dashboard else CHECKS)

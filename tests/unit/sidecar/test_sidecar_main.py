@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from pytest_mock import MockerFixture
 from sidecar_fakes import API_KEY, FakeKube, auth, report_body, settings, state_url
 
+from opscore_logic.log_level import LEVELS
 from opscore_sidecar.__main__ import main
 from opscore_sidecar.app import create_app
 from opscore_sidecar.logs import configure_logging
@@ -160,3 +163,14 @@ async def test_log_lines_are_json_with_request_and_agent_ids(
     assert all({"timestamp", "level", "name", "message"} <= set(line) for line in lines)
     assert any(line.get("agent_id") for line in lines)
     assert API_KEY not in json.dumps(lines)
+
+
+def test_the_log_levels_accepted_are_exactly_the_standard_librarys() -> None:
+    # A fresh interpreter: uvicorn adds its own TRACE level to this one.
+    names = subprocess.run(
+        [sys.executable, "-c", "import logging; print(*logging.getLevelNamesMapping())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert set(names) == LEVELS

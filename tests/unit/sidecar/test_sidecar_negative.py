@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from sidecar_fakes import (
     state_url,
 )
 
-from opscore_kube import KubeApiError
+from opscore_kube import Conflict, KubeApiError
 from opscore_sidecar.app import create_app
 from opscore_sidecar.openapi import document
 
@@ -88,7 +88,7 @@ def get(path: str, headers: dict[str, str] | None = None) -> Send:
 def streamed(path: str, size: int) -> Send:
     """A chunked body (no Content-Length): the limit must hold while reading."""
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(size // 512):
             yield b" " * 512
 
@@ -118,6 +118,11 @@ def rbac_refuses(kube: FakeKube) -> None:
     refusal = KubeApiError(403, "Forbidden", "agents is forbidden: User cannot create")
     for verb in ("get", "list", "create", "patch", "patch_status"):
         kube.fail_next[verb] = [refusal] * 3
+
+
+def creates_conflict(kube: FakeKube) -> None:
+    """Every create of the Agent loses a race to a creator whose Agent then vanishes."""
+    kube.fail_next["create"] = [Conflict(409, "AlreadyExists", "agents already exists")] * 3
 
 
 def has_agent(kube: FakeKube) -> None:
@@ -402,6 +407,22 @@ CASES = [
         headers=RETRY,
     ),
     Case("webhook-api-down", 503, signed(webhook_body()), POST_NOTIFY, down, headers=RETRY),
+    Case(
+        "state-create-contended",
+        503,
+        post(state_url(), report_body(), auth()),
+        POST_STATE,
+        creates_conflict,
+        headers=RETRY,
+    ),
+    Case(
+        "webhook-create-contended",
+        503,
+        signed(webhook_body()),
+        POST_NOTIFY,
+        creates_conflict,
+        headers=RETRY,
+    ),
     Case(
         "webhook-disabled",
         503,

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube
+from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube, agent_report
 
 from opscore_kube import Unavailable
-from opscore_logic.agent_model import AgentReport
 from opscore_sidecar.agent_directory import AgentDirectory
 from opscore_sidecar.reports import ReportWriter, stored_reports
 
 pytestmark = pytest.mark.timeout(30)
-
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-def report(state: str, second: int) -> AgentReport:
-    at = T0 + timedelta(seconds=second)
-    return AgentReport(state=state, timestamp=at, received_at=at)
 
 
 @pytest.fixture
@@ -34,21 +25,23 @@ def writer(kube: FakeKube) -> ReportWriter:
 
 
 async def test_submit_returns_true_for_a_new_report(writer: ReportWriter) -> None:
-    assert await writer.submit(AGENT_ID, report("idle", 0)) is True
+    assert await writer.submit(AGENT_ID, agent_report("idle", 0)) is True
 
 
 async def test_submit_returns_false_for_a_stored_duplicate(writer: ReportWriter) -> None:
-    await writer.submit(AGENT_ID, report("idle", 0))
-    assert await writer.submit(AGENT_ID, report("idle", 0)) is False
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
+    assert await writer.submit(AGENT_ID, agent_report("idle", 0)) is False
 
 
 async def test_duplicates_within_one_batch_count_once(writer: ReportWriter, kube: FakeKube) -> None:
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     kube.patch_gate = asyncio.Event()
     kube.status_patch_started.clear()
-    first = asyncio.create_task(writer.submit(AGENT_ID, report("active", 1)))
+    first = asyncio.create_task(writer.submit(AGENT_ID, agent_report("active", 1)))
     await kube.status_patch_started.wait()
-    twins = [asyncio.create_task(writer.submit(AGENT_ID, report("idle", 2))) for _ in range(2)]
+    twins = [
+        asyncio.create_task(writer.submit(AGENT_ID, agent_report("idle", 2))) for _ in range(2)
+    ]
     await asyncio.sleep(0)
     kube.patch_gate.set()
     assert await first is True
@@ -58,12 +51,12 @@ async def test_duplicates_within_one_batch_count_once(writer: ReportWriter, kube
 async def test_failed_write_fails_every_report_in_its_batch(
     writer: ReportWriter, kube: FakeKube
 ) -> None:
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     kube.patch_gate = asyncio.Event()
     kube.status_patch_started.clear()
-    first = asyncio.create_task(writer.submit(AGENT_ID, report("active", 1)))
+    first = asyncio.create_task(writer.submit(AGENT_ID, agent_report("active", 1)))
     await kube.status_patch_started.wait()
-    batch = [asyncio.create_task(writer.submit(AGENT_ID, report("idle", i))) for i in (2, 3)]
+    batch = [asyncio.create_task(writer.submit(AGENT_ID, agent_report("idle", i))) for i in (2, 3)]
     await asyncio.sleep(0)
     kube.fail_next["patch_status"] = [Unavailable(503, "ServiceUnavailable", "etcd")]
     kube.patch_gate.set()
@@ -76,12 +69,12 @@ async def test_failed_write_fails_every_report_in_its_batch(
 async def test_write_after_a_failure_reads_the_object_again(
     writer: ReportWriter, kube: FakeKube
 ) -> None:
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     kube.fail_next["patch_status"] = [Unavailable(503, "ServiceUnavailable", "etcd")]
     with pytest.raises(Unavailable):
-        await writer.submit(AGENT_ID, report("active", 1))
+        await writer.submit(AGENT_ID, agent_report("active", 1))
     assert writer.known_reports(AGENT_ID) is None
-    await writer.submit(AGENT_ID, report("idle", 2))
+    await writer.submit(AGENT_ID, agent_report("idle", 2))
     assert [r["state"] for r in kube.reports(AGENT_ID)] == ["idle", "idle"]
 
 
@@ -89,7 +82,7 @@ async def test_cancelled_caller_does_not_cancel_the_shared_write(
     writer: ReportWriter, kube: FakeKube
 ) -> None:
     kube.patch_gate = asyncio.Event()
-    abandoned = asyncio.create_task(writer.submit(AGENT_ID, report("idle", 0)))
+    abandoned = asyncio.create_task(writer.submit(AGENT_ID, agent_report("idle", 0)))
     await kube.status_patch_started.wait()
     abandoned.cancel()
     kube.patch_gate.set()
@@ -101,7 +94,7 @@ async def test_cancelled_caller_does_not_cancel_the_shared_write(
 
 async def test_known_reports_follow_the_last_write(writer: ReportWriter) -> None:
     assert writer.known_reports(AGENT_ID) is None
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     assert [r.state for r in writer.known_reports(AGENT_ID) or []] == ["idle"]
 
 
@@ -123,11 +116,11 @@ def test_stored_reports_skip_entries_that_do_not_parse() -> None:
 
 async def test_active_then_idle_share_one_write(kube: FakeKube) -> None:
     writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=0.5)
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     before = kube.count("patch_status")
     # The reference agent awaits each report before sending the next.
-    assert await writer.submit(AGENT_ID, report("active", 1)) is True
-    assert await writer.submit(AGENT_ID, report("idle", 2)) is True
+    assert await writer.submit(AGENT_ID, agent_report("active", 1)) is True
+    assert await writer.submit(AGENT_ID, agent_report("idle", 2)) is True
     assert kube.count("patch_status") - before == 1
     assert [r["state"] for r in kube.reports(AGENT_ID)][-2:] == ["active", "idle"]
 
@@ -136,16 +129,16 @@ async def test_an_idle_report_ends_the_linger_at_once(kube: FakeKube) -> None:
     writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=5.0)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    active = asyncio.create_task(writer.submit(AGENT_ID, report("active", 0)))
+    active = asyncio.create_task(writer.submit(AGENT_ID, agent_report("active", 0)))
     await asyncio.sleep(0)
-    await writer.submit(AGENT_ID, report("idle", 1))
+    await writer.submit(AGENT_ID, agent_report("idle", 1))
     await active
     assert loop.time() - started < 1.0
 
 
 async def test_a_lone_active_report_is_written_after_the_linger(kube: FakeKube) -> None:
     writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=0.05)
-    await writer.submit(AGENT_ID, report("active", 0))
+    await writer.submit(AGENT_ID, agent_report("active", 0))
     await writer.aclose()
     assert [r["state"] for r in kube.reports(AGENT_ID)] == ["active"]
 
@@ -154,6 +147,6 @@ async def test_a_heartbeat_is_acknowledged_before_it_is_written(kube: FakeKube) 
     writer = ReportWriter(kube, AgentDirectory(kube, NAMESPACE), linger=5.0)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await writer.submit(AGENT_ID, report("active", 0)) is True
+    assert await writer.submit(AGENT_ID, agent_report("active", 0)) is True
     assert loop.time() - started < 1.0
     assert kube.count("patch_status") == 0

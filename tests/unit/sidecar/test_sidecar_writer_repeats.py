@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube
-from test_sidecar_writer import report
+from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube, agent_report
 
 from opscore_sidecar.agent_directory import AgentDirectory
 from opscore_sidecar.reports import ReportWriter
@@ -28,13 +27,13 @@ def writer_for(kube: FakeKube, *, linger: float, repeat_linger: float) -> Report
 
 async def test_repeated_heartbeats_share_one_write_with_the_next_idle(kube: FakeKube) -> None:
     writer = writer_for(kube, linger=0.01, repeat_linger=30.0)
-    await writer.submit(AGENT_ID, report("active", 0))
+    await writer.submit(AGENT_ID, agent_report("active", 0))
     await writer.aclose()  # the first heartbeat changes the state: written after 10 ms
     before = kube.count("patch_status")
     for second in (1, 2, 3):
-        assert await writer.submit(AGENT_ID, report("active", second)) is True
+        assert await writer.submit(AGENT_ID, agent_report("active", second)) is True
     assert kube.count("patch_status") == before  # acknowledged, still waiting for company
-    assert await writer.submit(AGENT_ID, report("idle", 4)) is True  # durable on return
+    assert await writer.submit(AGENT_ID, agent_report("idle", 4)) is True  # durable on return
     assert kube.count("patch_status") - before == 1
     assert [r["state"] for r in kube.reports(AGENT_ID)][-5:] == ["active"] * 4 + ["idle"]
 
@@ -43,10 +42,10 @@ async def test_a_heartbeat_that_changes_the_state_waits_only_the_short_linger(
     kube: FakeKube,
 ) -> None:
     writer = writer_for(kube, linger=0.01, repeat_linger=30.0)
-    await writer.submit(AGENT_ID, report("idle", 0))
+    await writer.submit(AGENT_ID, agent_report("idle", 0))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await writer.submit(AGENT_ID, report("active", 1))
+    await writer.submit(AGENT_ID, agent_report("active", 1))
     await writer.aclose()
     assert loop.time() - started < 5.0
     assert [r["state"] for r in kube.reports(AGENT_ID)] == ["idle", "active"]
@@ -56,12 +55,12 @@ async def test_a_state_change_cuts_short_the_wait_of_a_repeat_before_it(
     kube: FakeKube,
 ) -> None:
     writer = writer_for(kube, linger=0.01, repeat_linger=30.0)
-    await writer.submit(AGENT_ID, report("active", 0))
+    await writer.submit(AGENT_ID, agent_report("active", 0))
     await writer.aclose()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await writer.submit(AGENT_ID, report("active", 1))  # a repeat: may wait 30 s
-    await writer.submit(AGENT_ID, report("initializing", 2))  # a change: 10 ms
+    await writer.submit(AGENT_ID, agent_report("active", 1))  # a repeat: may wait 30 s
+    await writer.submit(AGENT_ID, agent_report("initializing", 2))  # a change: 10 ms
     await writer.aclose()
     assert loop.time() - started < 5.0
     assert [r["state"] for r in kube.reports(AGENT_ID)] == ["active", "active", "initializing"]
@@ -69,11 +68,11 @@ async def test_a_state_change_cuts_short_the_wait_of_a_repeat_before_it(
 
 async def test_a_lone_repeat_is_written_after_the_repeat_linger(kube: FakeKube) -> None:
     writer = writer_for(kube, linger=0.01, repeat_linger=0.2)
-    await writer.submit(AGENT_ID, report("active", 0))
+    await writer.submit(AGENT_ID, agent_report("active", 0))
     await writer.aclose()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await writer.submit(AGENT_ID, report("active", 1))
+    await writer.submit(AGENT_ID, agent_report("active", 1))
     await writer.aclose()
     assert loop.time() - started >= 0.15
     assert len(kube.reports(AGENT_ID)) == 2
@@ -81,6 +80,6 @@ async def test_a_lone_repeat_is_written_after_the_repeat_linger(kube: FakeKube) 
 
 async def test_linger_zero_turns_the_repeat_linger_off(kube: FakeKube) -> None:
     writer = writer_for(kube, linger=0.0, repeat_linger=30.0)
-    await writer.submit(AGENT_ID, report("active", 0))
-    await writer.submit(AGENT_ID, report("active", 1))  # answered once durable
+    await writer.submit(AGENT_ID, agent_report("active", 0))
+    await writer.submit(AGENT_ID, agent_report("active", 1))  # answered once durable
     assert len(kube.reports(AGENT_ID)) == 2

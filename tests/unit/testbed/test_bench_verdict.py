@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from opscore_kube import KubeClient
+from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.workload import CompletionWatcher
 
 
 def watcher(**finished: str) -> CompletionWatcher:
-    seen = CompletionWatcher(cast(KubeClient, None), "ns")
+    seen = CompletionWatcher(cast(BenchKube, None), "ns")
     for name, phase in finished.items():
         obj: dict[str, Any] = {"metadata": {"name": name}, "status": {"phase": phase}}
         seen._see(obj)

@@ -1,0 +1,90 @@
+"""The benchmark's view of the API server: Ops-Core's client plus watches and `/metrics`.
+
+The operator and the sidecar never watch through `opscore_kube` (kopf does their watching)
+and never read non-resource paths, so these two reads live here, with the code that
+measures, not in production code. Watches are streams that never end, so they get their
+own httpx pool (httpcore streams responses) instead of the client's aiohttp one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from opscore_kube import Connection, KubeApiError, KubeClient, Resource, load_connection
+from opscore_kube.errors import error_for
+
+Body = dict[str, Any]
+
+
+class BenchKube(KubeClient):
+    """`KubeClient` with `watch` and `raw_get`; errors are the same `KubeApiError` classes."""
+
+    def __init__(self, connection: Connection, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        self._connection = connection
+        self._streams = httpx.AsyncClient(
+            base_url=connection.server,
+            verify=connection.ssl_context,
+            timeout=httpx.Timeout(10.0, connect=5.0),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            headers={"Accept": "application/json", "User-Agent": "opscore-bench"},
+        )
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> BenchKube:
+        return cls(load_connection(kubeconfig), **kwargs)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._streams.aclose()
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[Body]:
+        """Yield watch events ({type, object}) until the server ends the stream."""
+        params = {"watch": "1", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "1"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        async with self._streams.stream(
+            "GET",
+            resource.path(namespace),
+            params=params,
+            headers=self._auth(),
+            timeout=httpx.Timeout(None, connect=5.0),
+        ) as resp:
+            if resp.status_code >= 400:
+                await resp.aread()
+                raise _error_from(resp)
+            async for line in resp.aiter_lines():
+                if line:
+                    yield json.loads(line)
+
+    async def raw_get(self, path: str) -> str:
+        """GET a non-resource path (e.g. /metrics) as text (one try, no retries)."""
+        resp = await self._streams.get(path, headers=self._auth())
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.text
+
+    def _auth(self) -> dict[str, str]:
+        auth = self._connection.auth_header()
+        return {"Authorization": auth} if auth else {}
+
+
+def _error_from(resp: httpx.Response) -> KubeApiError:
+    try:
+        body = resp.json()
+        reason = str(body.get("reason", resp.reason_phrase))
+        message = str(body.get("message", resp.text))
+    except ValueError:
+        reason, message = resp.reason_phrase, resp.text[:500]
+    return error_for(resp.status_code, reason, message)
