@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin browser \
+.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
 	bench chaos chaos-short
 
@@ -41,16 +41,16 @@ crds: venv ## Regenerate crds/*.yaml and docs/crd-reference.md from the pydantic
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-browser: ## Debian's chromium for the dashboard test (installed when root, else one line says how)
-	@hack/ensure-chromium.sh
+test-tools: ## Debian's chromium and haproxy for the integration tests (installed when root)
+	@hack/ensure-test-tools.sh
 
-test: venv control-plane-bin browser ## All tests: unit, then integration on a local control plane
+test: venv control-plane-bin test-tools ## All tests: unit, then integration on a local control plane
 	$(BIN)/pytest -q
 
 test-unit: venv ## Unit tests only (no control plane)
 	$(BIN)/pytest -q -m "not integration"
 
-test-integration: venv control-plane-bin browser ## Integration tests only
+test-integration: venv control-plane-bin test-tools ## Integration tests only
 	$(BIN)/pytest -q -m integration
 
 check: lint test ## Everything CI runs
@@ -106,9 +106,12 @@ deploy: ## Install or update Ops-Core on the kind cluster and wait until it is r
 		| sed 's#http://host.docker.internal:8001#$(AGENTKIT_URL)#' \
 		| $(KUBECTL) --context $(KUBE_CONTEXT) apply --server-side -f -
 	@# The tag stays `dev` across builds: restart so a freshly loaded image is used.
-	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout restart deployment/opscore
-	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status deployment/opscore \
-		--timeout=180s
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout restart \
+		deployment/opscore-operator deployment/opscore-sidecar
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status \
+		deployment/opscore-operator --timeout=180s
+	$(KUBECTL) --context $(KUBE_CONTEXT) -n opscore-system rollout status \
+		deployment/opscore-sidecar --timeout=180s
 
 undeploy: ## Remove Ops-Core from the kind cluster (CRDs too: every Workflow and Agent goes)
 	$(KUBECTL) --context $(KUBE_CONTEXT) delete -k $(KIND_OVERLAY) --ignore-not-found

@@ -109,6 +109,15 @@ class AgentStatus(WireModel):
             "the sidecar."
         ),
     )
+    report_sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Counts the writes of `reports`; every write tests it and adds one, so two "
+            "sidecar replicas (or the operator's duplicate merge) never replace each "
+            "other's reports. Written only with `reports`."
+        ),
+    )
     state: AgentState | None = Field(
         default=None,
         description=(

@@ -62,11 +62,18 @@ class OpsCoreStack(StartStop):
         self.sidecar: ManagedProcess | None = None
         self.sim: ManagedProcess | None = None
         self.operator: ManagedProcess | None = None
+        self.front_url: str | None = None  # a load balancer before sidecar replicas
         log_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def sidecar_url(self) -> str:
         return f"http://127.0.0.1:{self.sidecar_port}"
+
+    @property
+    def agents_url(self) -> str:
+        """Where agents and AgentKit's webhook reach the sidecar: the sidecar itself, or
+        the load balancer in front of its replicas when `front_url` is set."""
+        return self.front_url or self.sidecar_url
 
     @property
     def sim_url(self) -> str:
@@ -103,49 +110,72 @@ class OpsCoreStack(StartStop):
         return env
 
     def start_sidecar(self) -> ManagedProcess:
+        self.sidecar = self.spawn_sidecar("sidecar", port=self.sidecar_port)
+        return self.sidecar
+
+    def spawn_sidecar(self, name: str, *, port: int) -> ManagedProcess:
+        """One sidecar process on `port` (its log is `NAME.log`), started and ready.
+        `start_sidecar` runs the stack's own; tests of replicas start more with this."""
         env = self._env(
             {
                 "OPSCORE_SIDECAR_HOST": "127.0.0.1",
-                "OPSCORE_SIDECAR_PORT": str(self.sidecar_port),
+                "OPSCORE_SIDECAR_PORT": str(port),
                 **self.options.sidecar_env,
             }
         )
-        self.sidecar = ManagedProcess(
-            "sidecar",
+        process = ManagedProcess(
+            name,
             [sys.executable, "-m", "opscore_sidecar"],
-            log_path=self.log_dir / "sidecar.log",
+            log_path=self.log_dir / f"{name}.log",
             env=env,
         )
-        self.sidecar.start()
-        self.sidecar.wait_for_http(f"{self.sidecar_url}/readyz", timeout=STARTUP_TIMEOUT)
-        return self.sidecar
+        process.start()
+        process.wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=STARTUP_TIMEOUT)
+        return process
 
     def start_operator(self) -> ManagedProcess:
-        env = self._env(
+        self.operator = self.spawn_operator(
+            "operator",
+            health_port=self.operator_health_port,
+            metrics_port=self.operator_metrics_port,
+        )
+        return self.operator
+
+    def spawn_operator(
+        self,
+        name: str,
+        *,
+        health_port: int,
+        metrics_port: int,
+        env: dict[str, str] | None = None,
+    ) -> ManagedProcess:
+        """One operator process (its log is `NAME.log`), started and answering /healthz.
+        `start_operator` runs the stack's one operator; `replicas.OperatorReplicas` runs
+        several leader-elected ones with this."""
+        full_env = self._env(
             {
                 "OPSCORE_AGENTKIT_URL": self.sim_url,
-                "OPSCORE_METRICS_PORT": str(self.operator_metrics_port),
+                "OPSCORE_METRICS_PORT": str(metrics_port),
                 **self.options.operator_env,
+                **(env or {}),
             }
         )
-        self.operator = ManagedProcess(
-            "operator",
+        process = ManagedProcess(
+            name,
             [
                 sys.executable,
                 "-m",
                 "opscore_operator",
                 "--namespace",
                 self.namespace,
-                f"--liveness=http://127.0.0.1:{self.operator_health_port}/healthz",
+                f"--liveness=http://127.0.0.1:{health_port}/healthz",
             ],
-            log_path=self.log_dir / "operator.log",
-            env=env,
+            log_path=self.log_dir / f"{name}.log",
+            env=full_env,
         )
-        self.operator.start()
-        self.operator.wait_for_http(
-            f"http://127.0.0.1:{self.operator_health_port}/healthz", timeout=STARTUP_TIMEOUT
-        )
-        return self.operator
+        process.start()
+        process.wait_for_http(f"http://127.0.0.1:{health_port}/healthz", timeout=STARTUP_TIMEOUT)
+        return process
 
     def start_sim(self) -> ManagedProcess:
         argv = [
@@ -157,11 +187,11 @@ class OpsCoreStack(StartStop):
             "--port",
             str(self.sim_port),
             "--opscore-url",
-            self.sidecar_url,
+            self.agents_url,
             "--api-key",
             self.options.api_key,
             "--webhook-url",
-            f"{self.sidecar_url}/v1/opscore/internal/agent/notify",
+            f"{self.agents_url}/v1/opscore/internal/agent/notify",
             "--webhook-secret",
             self.options.webhook_secret,
             "--duration",

@@ -3,11 +3,19 @@
 from opscore_kube.client import KubeClient
 from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import Conflict, Invalid, KubeApiError, NotFound, Unavailable
-from opscore_kube.resources import AGENTS, EVENTS, WORKFLOW_TEMPLATES, WORKFLOWS, Resource
+from opscore_kube.resources import (
+    AGENTS,
+    EVENTS,
+    LEASES,
+    WORKFLOW_TEMPLATES,
+    WORKFLOWS,
+    Resource,
+)
 
 __all__ = [
     "AGENTS",
     "EVENTS",
+    "LEASES",
     "WORKFLOWS",
     "WORKFLOW_TEMPLATES",
     "Conflict",

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
@@ -160,6 +160,27 @@ class KubeClient:
             verb="patch_status" if status else "patch",
             content=json.dumps(patch).encode(),
             headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    async def json_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        operations: Sequence[Mapping[str, Any]],
+        *,
+        status: bool = False,
+    ) -> Body:
+        """JSON patch (RFC 6902) of the object or its status. Its `test` operations are
+        field-level preconditions: when one fails, nothing is applied and the API server
+        answers 422 (`Invalid`)."""
+        path = resource.path(namespace, name) + ("/status" if status else "")
+        return await self._request(
+            "PATCH",
+            path,
+            verb="patch_status" if status else "patch",
+            content=json.dumps(list(operations)).encode(),
+            headers={"Content-Type": "application/json-patch+json"},
         )
 
     async def delete(

@@ -6,10 +6,9 @@ one, so the two writers' merge patches never undo each other. The one exception 
 merge of a duplicate Agent (see `opscore_logic.registration`): its reports are handed over
 to the Agent that keeps the id with a write guarded by the keeper's resourceVersion, before
 the duplicate is deleted with a resourceVersion precondition, so a report stored meanwhile
-on either object makes the step fail and retry instead of being lost. (One window is left:
-a sidecar that already writes to the keeper holds its list in memory and may drop the
-handed-over reports with its next write. Those are the duplicate's older reports; the
-agent's new ones are never lost, and while the duplicate exists the sidecar writes there.)
+on either object makes the step fail and retry instead of being lost. The handover bumps
+`status.reportSequence` as the sidecar's writes do, so a sidecar holding the keeper's
+older list fails its next write's test, reads again and keeps the handed-over reports.
 
 Heartbeats: each pass schedules the next one at the agent's heartbeat deadline (the last
 report's arrival + `heartbeatTimeoutSeconds`). The pass at that moment derives `Offline`,
@@ -77,9 +76,10 @@ AGENT_RECONCILES = Counter(
 for _result in ("ok", "error"):
     AGENT_RECONCILES.labels(_result)  # exported at 0 from the start, so alerts see the series
 
-# Fields of the status that the operator owns: all of them but the sidecar's `reports`
-# (by their wire names), so a field added to AgentStatus is written without a second edit.
-_SIDECAR_FIELDS = frozenset({"reports"})
+# Fields of the status that the operator owns: all of them but the sidecar's `reports` and
+# the `reportSequence` that fences their writes (by their wire names), so a field added to
+# AgentStatus is written without a second edit.
+_SIDECAR_FIELDS = frozenset({"reports", "report_sequence"})
 _OPERATOR_FIELDS = tuple(
     info.alias or name
     for name, info in AgentStatus.model_fields.items()
@@ -346,9 +346,14 @@ class AgentReconciler:
         dup_status = _status_of(dup)
         merged = merge_reports(keeper_status.reports, dup_status.reports)
         if merged != keeper_status.reports:
+            # A new reportSequence, as every writer of `reports` gives it: a sidecar
+            # holding the keeper's old list then fails its test and merges again.
             patch = {
                 "metadata": {"resourceVersion": keeper["metadata"].get("resourceVersion")},
-                "status": {"reports": [report.wire() for report in merged]},
+                "status": {
+                    "reports": [report.wire() for report in merged],
+                    "reportSequence": (keeper_status.report_sequence or 0) + 1,
+                },
             }
             try:
                 keeper = await self.kube.patch(AGENTS, *keeper_key, patch, status=True)

@@ -56,8 +56,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     operator_settings = OperatorSettings()
     configure_logging(operator_settings.log_level)
     _runtime = Runtime(operator_settings)
-    _runtime.start()
-    await _runtime.sync(watched_namespaces(sys.argv[1:]))
+    namespaces = watched_namespaces(sys.argv[1:])
+    _runtime.start(namespaces)
+    await _runtime.sync(namespaces)
 
 
 @kopf.on.cleanup()

@@ -107,6 +107,19 @@ class Ledger:
                     (namespace, step.agent), InFlight(workflow, step.name, step.task_id, since)
                 )
 
+    def rebuild(self, statuses: dict[Key, WorkflowStatus]) -> None:
+        """Forget every reservation and adopt `statuses` afresh: what a standby does when
+        it takes over. It adopted what was in flight when it synced, long ago; another
+        replica finished those tasks since, and its own warm cache says so."""
+        touched = set(self._by_agent)
+        self._by_agent.clear()
+        self._by_workflow.clear()
+        self._adopted.clear()
+        for workflow, status in statuses.items():
+            self.adopt(workflow, status)
+        for agent in touched - set(self._by_agent):
+            self._changed(agent)
+
     def forget_workflow(self, workflow: Key) -> set[Key]:
         """Drop a deleted workflow's tasks; returns the agents that got capacity back."""
         freed: set[Key] = set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from opscore_operator.agentkit_marks import (
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
+from opscore_operator.leadership import ElectionConfig, LeaderElector
 from opscore_operator.ledger import Ledger
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
@@ -79,6 +81,7 @@ class Runtime:
             agent_queue=self.agent_queue,
             recorder=self.recorder,
             reachability=self.reachability,
+            may_act=self.may_act,
             default_step_timeout_seconds=settings.default_step_timeout_seconds,
         )
         self.agent_reconciler = AgentReconciler(
@@ -114,9 +117,19 @@ class Runtime:
         # reconcile runs before, so none decides from half the picture.
         self.synced = asyncio.Event()
         self.initial_sync = InitialSync(self.kube)
+        # Set while this process may act: at once without leader election, else while it
+        # holds the Lease. A standby lists and watches like a leader (its caches stay
+        # warm, its queues fill) but no worker runs, so it writes and sends nothing.
+        self.acting = asyncio.Event()
+        self.elector: LeaderElector | None = None
 
-    def start(self) -> None:
+    def start(self, namespaces: list[str | None]) -> None:
         self.recorder.start()
+        if self.settings.leader_election:
+            self.elector = self._elector(namespaces)
+            self._tasks.append(asyncio.create_task(self._lead(self.elector), name="leader"))
+        else:
+            self.acting.set()
         for index in range(self.settings.workers):
             self._tasks.append(
                 asyncio.create_task(
@@ -130,7 +143,9 @@ class Runtime:
                 )
             )
         if self.poller is not None:
-            self._tasks.append(asyncio.create_task(self.poller.run(), name="agentkit-poller"))
+            self._tasks.append(
+                asyncio.create_task(self._once_synced(self.poller.run), name="agentkit-poller")
+            )
         metrics.register(self)
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port)
@@ -140,7 +155,78 @@ class Runtime:
             self.settings.agentkit_url,
         )
 
+    def may_act(self) -> bool:
+        """Checked right before a dispatch goes out: a leader whose renewals lapsed (or that
+        was paused past its renew deadline) must not send, even before it noticed."""
+        return self.elector.may_act() if self.elector is not None else True
+
+    def _elector(self, namespaces: list[str | None]) -> LeaderElector:
+        settings = self.settings
+        namespace = (
+            settings.leader_election_namespace
+            or settings.namespace
+            or next((ns for ns in namespaces if ns), None)
+        )
+        if namespace is None:
+            raise ValueError(
+                "OPSCORE_LEADER_ELECTION needs a namespace for its Lease: set "
+                "OPSCORE_LEADER_ELECTION_NAMESPACE (cluster-wide operators have no default)"
+            )
+        config = ElectionConfig(
+            namespace=namespace,
+            lease_name=settings.leader_election_lease_name,
+            identity=settings.leader_election_identity or "",
+            lease_duration=settings.lease_duration_seconds,
+            renew_deadline=settings.renew_deadline_seconds,
+            retry_period=settings.retry_period_seconds,
+        )
+        return LeaderElector(kube=self.kube, config=config, on_lost=_exit_on_lost_lease)
+
+    async def _lead(self, elector: LeaderElector) -> None:
+        logger.info(
+            "standing by for Lease %s/%s as %s",
+            elector.config.namespace,
+            elector.config.lease_name,
+            elector.identity,
+        )
+        waiting = asyncio.create_task(elector.leading.wait())
+        running = asyncio.create_task(elector.run())
+        try:
+            await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
+            if elector.leading.is_set():
+                await self.synced.wait()
+                self._take_over()
+                self.acting.set()
+            await running
+        finally:
+            waiting.cancel()
+            running.cancel()
+
+    def _take_over(self) -> None:
+        """Leading now, with the caches warm: rebuild the ledger from the statuses the
+        previous leader wrote (the one built at sync is stale), and look at every
+        Workflow and Agent once, as a restarted operator would."""
+        statuses: dict[Key, WorkflowStatus] = {}
+        for key in self.workflows.snapshot_keys():
+            body = self.workflows.get(key)
+            if body is None:
+                continue
+            try:
+                statuses[key] = WorkflowStatus.model_validate(body.get("status") or {})
+            except ValidationError:
+                continue  # its reconcile starts it afresh
+            self.workflow_queue.add(key)
+        self.ledger.rebuild(statuses)
+        for key in self.agents.snapshot_keys():
+            self.agent_queue.add(key)
+        logger.info(
+            "took over: %d workflows, %d tasks in flight",
+            len(statuses),
+            self.ledger.total_in_flight(),
+        )
+
     async def stop(self) -> None:
+        self.acting.clear()
         self.workflow_queue.close()
         self.agent_queue.close()
         for task in self._tasks:
@@ -149,6 +235,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workflow_reconciler.drain()
+        if self.elector is not None:
+            # Only now that nothing of ours runs: the standby may take over at once.
+            await self.elector.release()
         await self.recorder.stop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):  # queued Events, but never a stuck shutdown
@@ -157,7 +246,9 @@ class Runtime:
         await self.kube.aclose()
 
     async def _once_synced(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` once the caches are synced and this process may act."""
         await self.synced.wait()
+        await self.acting.wait()
         await work()
 
     async def sync(self, namespaces: list[str | None], retry_after: float = 2.0) -> None:
@@ -272,3 +363,11 @@ class Runtime:
                 phase = (body.get("status") or {}).get("phase")
                 if ref.get("name") == name and phase in (None, WorkflowPhase.PENDING.value):
                     self.workflow_queue.add(key)
+
+
+def _exit_on_lost_lease() -> None:
+    """Another replica may hold the Lease from now on: stop at once, as controller-runtime
+    does. Going on as a standby would mean trusting caches and a ledger built while this
+    process thought it led; a restart comes back with fresh ones. Exit code 3 says why."""
+    logging.shutdown()
+    os._exit(3)

@@ -70,3 +70,31 @@ class OperatorSettings(BaseSettings):
             "real AgentKit has no such endpoint: a 404 is logged once and otherwise ignored."
         ),
     )
+
+    leader_election: bool = Field(
+        default=False,
+        description=(
+            "OPSCORE_LEADER_ELECTION: run as one of several replicas; only the holder of the "
+            "Lease acts, the others keep their caches warm (docs/operations.md). Off: this "
+            "process is the only operator for its namespaces."
+        ),
+    )
+    leader_election_namespace: str | None = Field(
+        default=None,
+        description=(
+            "OPSCORE_LEADER_ELECTION_NAMESPACE: where the Lease lives (the operator's own "
+            "namespace); defaults to OPSCORE_NAMESPACE, then to the first watched namespace."
+        ),
+    )
+    leader_election_lease_name: str = Field(
+        default="opscore-operator",
+        description="OPSCORE_LEADER_ELECTION_LEASE_NAME: one Lease per shard of namespaces.",
+    )
+    leader_election_identity: str | None = Field(
+        default=None,
+        validation_alias="POD_NAME",
+        description="POD_NAME: this replica's name in the Lease (default: hostname_random).",
+    )
+    lease_duration_seconds: float = Field(default=15.0, gt=0)
+    renew_deadline_seconds: float = Field(default=10.0, gt=0)
+    retry_period_seconds: float = Field(default=2.0, gt=0)

@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from opscore_kube import WORKFLOWS, KubeClient, NotFound
+from opscore_kube import WORKFLOWS, Conflict, KubeClient, NotFound
 from opscore_logic.base import parse_time
 from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
@@ -82,6 +83,20 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def fenced_status_patch(
+    body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
+    """The status write, conditional on the version the decision was made from (the API
+    server answers 409 when the object changed since). This is the fence of leader
+    election: a replica deciding from a stale cache can never record, and so never send,
+    a dispatch that another replica already decided. It also keeps a user's concurrent
+    `spec.cancel` from being written over by a pass that had not seen it."""
+    return {
+        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+        "status": status_patch(old, new),
+    }
+
+
 class WorkflowReconciler:
     def __init__(
         self,
@@ -99,9 +114,13 @@ class WorkflowReconciler:
         recorder: EventRecorder,
         reachability: AgentKitReachability | None = None,
         pools: AgentPools | None = None,
+        may_act: Callable[[], bool] = lambda: True,
         default_step_timeout_seconds: int = 0,
     ) -> None:
         self.kube = kube
+        # False once another replica may hold the Lease (leadership.py): no pass starts
+        # and no dispatch leaves after that, even before the process has noticed.
+        self.may_act = may_act
         self.agentkit = agentkit
         self.workflows = workflows
         self.agents = agents
@@ -150,6 +169,8 @@ class WorkflowReconciler:
                 self.queue.done(key)
 
     async def reconcile(self, key: Key) -> None:
+        if not self.may_act():
+            return  # a standby again: the process is on its way out (runtime.py)
         body = self.workflows.get(key)
         if body is None:
             self._forget(key)
@@ -283,6 +304,18 @@ class WorkflowReconciler:
             )
         logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
 
+    async def _reread(self, key: Key) -> None:
+        """Our status write lost against a newer version (a user's edit, or another
+        replica's write): take the API server's copy and decide again, never write or
+        send what was decided from the old one."""
+        try:
+            current = await self.kube.get(WORKFLOWS, key[0], key[1])
+        except NotFound:
+            self._forget(key)
+            return
+        self.workflows.upsert(current)
+        self.queue.add(key)
+
     def _template(self, namespace: str, spec: WorkflowSpec) -> WorkflowTemplateSpec | None:
         if spec.template_ref is None:
             return None
@@ -319,19 +352,21 @@ class WorkflowReconciler:
         *,
         reserved_by: Decision | None = None,
     ) -> dict[str, Any] | None:
-        """Write the status (a merge patch from `raw_status` to `new_status`) and cache the
-        answer, so the next pass starts from it. Returns the updated Workflow, or None when
-        it is gone (404): then it leaves the cache and the ledger, and the caller stops.
+        """Write the status (a merge patch from `raw_status` to `new_status`, fenced by the
+        version `body` is: see `fenced_status_patch`) and cache the answer, so the next pass
+        starts from it. Returns the updated Workflow, or None when nothing was written:
+        gone (404: it leaves the cache and the ledger) or changed since (409: the API
+        server's copy is read and the pass queued again); the caller stops either way.
 
         The ledger slots `reserved_by`'s dispatches took are given back when the write
         fails in any way (they belong to a status that was never stored); errors other
-        than 404 propagate, and the queue retries the pass."""
+        than 404 and 409 propagate, and the queue retries the pass."""
         try:
             updated = await self.kube.patch(
                 WORKFLOWS,
                 key[0],
                 key[1],
-                {"status": status_patch(raw_status, new_status)},
+                fenced_status_patch(body, raw_status, new_status),
                 status=True,
             )
         except NotFound:
@@ -339,6 +374,11 @@ class WorkflowReconciler:
                 self._undo_dispatches(key, reserved_by)
             self.workflows.delete(body)
             self._forget(key)
+            return None
+        except Conflict:
+            if reserved_by is not None:
+                self._undo_dispatches(key, reserved_by)
+            await self._reread(key)
             return None
         except BaseException:
             if reserved_by is not None:
@@ -388,6 +428,11 @@ class WorkflowReconciler:
         if advanced_from is not None:
             waited = (datetime.now(UTC) - advanced_from).total_seconds()
             STEP_ADVANCE_SECONDS.observe(max(0.0, waited))  # two clocks: never negative
+        if not self.may_act():
+            # Recorded but never sent: the next leader finds the step Running with this
+            # task id, as after a crash between the write and the POST.
+            logger.warning("not sending task %s: no longer the leader", dispatch.task_id, extra=ids)
+            return
         logger.info("dispatching task %s to agent %s", dispatch.task_id, dispatch.agent, extra=ids)
         result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
         if result.ok:

@@ -36,6 +36,7 @@ its `spec.previousAgentId`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource
@@ -92,6 +93,16 @@ class KubeApi(Protocol):
         namespace: str | None,
         name: str,
         patch: Body,
+        *,
+        status: bool = False,
+    ) -> Body: ...
+
+    async def json_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        operations: Sequence[Body],
         *,
         status: bool = False,
     ) -> Body: ...

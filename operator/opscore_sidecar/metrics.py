@@ -38,3 +38,9 @@ WEBHOOKS = Counter(
     "(registered, unauthorized, invalid, disabled, unavailable, error).",
     ["result"],
 )
+
+REPORT_WRITE_RACES = Counter(
+    "opscore_sidecar_report_write_races_total",
+    "Report writes retried because another writer (a sidecar replica, or the operator's "
+    "duplicate merge) had changed the Agent's reports since they were read.",
+)

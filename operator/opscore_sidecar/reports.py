@@ -3,12 +3,15 @@
 This is the product's heartbeat path (agent -> sidecar -> Agent status -> operator), so it
 is built to cost exactly one PATCH per batch in the steady state and no GET:
 
-- Per agent, the last stored `status.reports` list is kept in memory; it is read from the
-  object only on first touch and after a failed write. The sidecar is the only writer of
-  that field (the operator owns every other status field), so the copy stays true.
-- A write replaces the whole list with `merge_reports(stored, new)` through a JSON merge
-  patch of the status subresource; other status fields are never sent, so the operator's
-  writes and ours never overwrite each other.
+- Per agent, the last stored `status.reports` list is kept in memory, with the
+  `status.reportSequence` it was stored under; it is read from the object only on first
+  touch, after a failed write, and when another writer got there first.
+- A write replaces the whole list with `merge_reports(stored, new)` through a JSON patch
+  of the status subresource that first *tests* `reportSequence` and then adds one to it.
+  Any number of sidecar replicas can therefore write one Agent: when another replica (or
+  the operator's duplicate merge) wrote the list since we read it, the test fails, nothing
+  is applied, and we read the list again, merge into it and retry. Other status fields
+  are never sent and not tested, so the operator's writes cost us no retry.
 - Reports for one agent are serialised: while a write is in flight, new reports queue up
   and all of them go into the next write. Each caller awaits the write holding its report
   and is answered only after it is durable (the SDK never retries, so accepting a report
@@ -31,8 +34,9 @@ is built to cost exactly one PATCH per batch in the steady state and no GET:
   per heartbeat; a heartbeat that changes the state still waits only `linger`, and any
   other report still ends every wait at once.
 
-One sidecar replica per namespace is assumed (like the operator): two replicas replacing
-the same list would lose each other's reports.
+Ordering across replicas: each replica serialises its own writes per agent, and the
+stored list is ordered by the agent's timestamps whoever wrote it, so the list two
+replicas converge on is the one a single replica would have written.
 """
 
 from __future__ import annotations
@@ -48,14 +52,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from opscore_kube import AGENTS, NotFound
+from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Unavailable
 from opscore_logic.agent_model import AgentReport, AgentState
 from opscore_logic.lifecycle import normalise_state
 from opscore_logic.report_log import is_significant, merge_reports, same_report
 from opscore_sidecar.agent_directory import AgentDirectory, Body, KubeApi, name_of
-from opscore_sidecar.metrics import REPORT_BATCH_SIZE, REPORT_WRITE_SECONDS
+from opscore_sidecar.metrics import REPORT_BATCH_SIZE, REPORT_WRITE_RACES, REPORT_WRITE_SECONDS
 
 logger = logging.getLogger("opscore.sidecar.reports")
+
+
+# Tries of one write when other writers keep changing the list under us; each try is
+# one PATCH and one GET. Past them the batch fails (its reports are answered 503).
+WRITE_TRIES = 6
 
 
 @dataclass(eq=False, slots=True)
@@ -64,6 +73,8 @@ class _AgentLog:
 
     name: str | None = None  # the Agent object's name, known while `stored` is
     stored: list[AgentReport] | None = None  # None: read it from the object first
+    sequence: int | None = None  # `status.reportSequence` that `stored` was read at
+    version: str = ""  # the object's resourceVersion then (fences the first write)
     # (report, its caller's future, when it was queued: perf_counter)
     pending: list[tuple[AgentReport, asyncio.Future[bool], float]] = field(default_factory=list)
     writing: bool = False
@@ -202,32 +213,38 @@ class ReportWriter:
 
     async def _write(self, agent_id: str, log: _AgentLog, new: Sequence[AgentReport]) -> list[bool]:
         """One status write holding `new`; per report, whether it added anything."""
-        for attempt in (1, 2):
+        recreated = False
+        for _ in range(WRITE_TRIES):
             if log.stored is None or log.name is None:
-                obj, _ = await self._directory.ensure(agent_id)
-                log.name, log.stored = name_of(obj), stored_reports(obj)
+                self._remember(log, (await self._directory.ensure(agent_id))[0])
             name, before = log.name, log.stored
+            if name is None or before is None:  # `_remember` sets both from an object
+                raise RuntimeError(f"the report log of {agent_id!r} was not loaded")
             merged = merge_reports(before, new)
             novel = _novelty(before, new)
             if merged == before:
                 return novel  # all duplicates (or superseded): nothing to write
             started = time.perf_counter()
             try:
-                result = await self._kube.patch(
-                    AGENTS,
-                    self._directory.namespace,
-                    name,
-                    {"status": {"reports": [report.wire() for report in merged]}},
-                    status=True,
-                )
+                result = await self._conditional_write(name, log, merged)
             except NotFound:
                 # Deleted under us: forget it and (once) recreate it, like a first contact.
                 self._directory.forget(agent_id)
                 log.name, log.stored = None, None
-                if attempt == 2:
+                if recreated:
                     raise
+                recreated = True
                 continue
-            log.stored = stored_reports(result) if result else merged
+            except (Conflict, Invalid) as exc:
+                # Another writer changed the list since we read it (a failed `test`), or
+                # the write is invalid: read again; the sequence says which it was.
+                previous = log.sequence
+                self._remember(log, (await self._directory.ensure(agent_id))[0])
+                if isinstance(exc, Invalid) and log.sequence == previous:
+                    raise
+                REPORT_WRITE_RACES.inc()
+                continue
+            self._remember(log, result, fallback=merged)
             logger.debug(
                 "Reports stored",
                 extra={
@@ -238,7 +255,54 @@ class ReportWriter:
                 },
             )
             return novel
-        raise AssertionError("unreachable")
+        raise Unavailable(
+            409, "Conflict", f"reports of {agent_id!r} kept changing under {WRITE_TRIES} writes"
+        )
+
+    async def _conditional_write(
+        self, name: str, log: _AgentLog, merged: Sequence[AgentReport]
+    ) -> Body:
+        """Replace the list only if nobody else wrote it since we read it."""
+        wire = [report.wire() for report in merged]
+        namespace = self._directory.namespace
+        if log.sequence is None:
+            # Never written under a sequence (a new Agent): fence on the whole object.
+            return await self._kube.patch(
+                AGENTS,
+                namespace,
+                name,
+                {
+                    "metadata": {"resourceVersion": log.version},
+                    "status": {"reports": wire, "reportSequence": 1},
+                },
+                status=True,
+            )
+        return await self._kube.json_patch(
+            AGENTS,
+            namespace,
+            name,
+            [
+                {"op": "test", "path": "/status/reportSequence", "value": log.sequence},
+                {"op": "replace", "path": "/status/reports", "value": wire},
+                {"op": "replace", "path": "/status/reportSequence", "value": log.sequence + 1},
+            ],
+            status=True,
+        )
+
+    @staticmethod
+    def _remember(
+        log: _AgentLog, obj: Body, *, fallback: Sequence[AgentReport] | None = None
+    ) -> None:
+        """Take the list, its sequence and the version from an object read or written."""
+        if not obj and fallback is not None:  # a write answered without a body
+            log.stored = list(fallback)
+            log.sequence = 1 if log.sequence is None else log.sequence + 1
+            return
+        log.name = name_of(obj)
+        log.stored = stored_reports(obj)
+        sequence = (obj.get("status") or {}).get("reportSequence")
+        log.sequence = sequence if isinstance(sequence, int) else None
+        log.version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _newest_state(stored: Sequence[AgentReport] | None) -> AgentState | None:

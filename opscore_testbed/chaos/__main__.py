@@ -21,8 +21,8 @@ from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, install_crds
 
 RESULTS = REPO / "chaos" / "results"
-DEFAULT = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10")
-SHORT_DEFAULT = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F9", "F10")
+DEFAULT = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13")
+SHORT_DEFAULT = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F9", "F10", "F11", "F12", "F13")
 
 
 def _show(row: report.Row) -> None:

@@ -14,6 +14,7 @@ from opscore_testbed.chaos import (
     bad_input,
     canary,
     fault_points,
+    ha_faults,
     process_faults,
     soak,
 )
@@ -49,6 +50,9 @@ SCENARIOS: dict[str, Scenario] = {
     "F8": _one(soak.f8_soak),
     "F9": fault_points.f9_fault_points,
     "F10": _one(ambiguous.f10_ambiguous_faults),
+    "F11": _one(ha_faults.f11_leader_sigkill),
+    "F12": _one(ha_faults.f12_split_brain),
+    "F13": _one(ha_faults.f13_sidecar_replica_sigkill),
     # Always fails, on purpose (planted faults): run by name only, never by default.
     "CANARY": _one(canary.canary),
 }

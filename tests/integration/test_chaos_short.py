@@ -1,8 +1,9 @@
 """The fault suite's short variant in CI (issue 9): the operator SIGKILLed three times
 under load (F1), the API server down and back (F3), and the bad-input corpus next to a
 good workload (F7), each on the session's control plane with its own Ops-Core stack;
-F9 (each fault point in a crash window, hit on purpose), and the canary, whose three
-planted faults the suite must report (and nothing else).
+F9 (each fault point in a crash window, hit on purpose), F12 (split brain: the leader
+SIGSTOPped past its lease), and the canary, whose three planted faults the suite must
+report (and nothing else).
 
 Nothing may be lost or delivered twice, every workflow must end as planned (the doomed
 ones `Failed` for the reason the agent gave), and every bad input must get its documented
@@ -91,3 +92,12 @@ async def test_f9_each_fault_point_fires_once_and_loses_and_duplicates_nothing(
         assert (row["lost"], row["duplicated"], row["unexpected"]) == (0, 0, 0)
     assert rows[0]["undelivered_attempts"] >= 1  # the window was really hit
     assert rows[3]["redispatched_steps"] == 1  # the ambiguous failure: one step, two ids
+
+
+async def test_f12_a_leader_paused_past_its_lease_sends_nothing_and_exits(
+    crds: ControlPlane, tmp_path: Path
+) -> None:
+    row = await run_one(crds, "F12", tmp_path)
+    assert row["old_leader_exit_code"] == 3
+    assert row["old_leader_dispatches_after_waking"] == 0
+    assert row["successor"] != ""

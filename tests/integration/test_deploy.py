@@ -85,8 +85,9 @@ def test_every_manifest_passes_server_side_dry_run(
     kinds = sorted(doc["kind"] for doc in _docs(rendered))
     assert kinds == sorted(
         ["Namespace", *["CustomResourceDefinition"] * CRD_COUNT, "ServiceAccount", "ServiceAccount",
-         "Role", "Role", "RoleBinding", "RoleBinding", "ConfigMap", "Secret", "Secret",
-         "Deployment", "Service", "NetworkPolicy"]
+         "Role", "Role", "RoleBinding", "RoleBinding", "ConfigMap", "Secret",
+         "Deployment", "Deployment", "PodDisruptionBudget", "PodDisruptionBudget", "Service",
+         "NetworkPolicy"]
     )  # fmt: skip
     result = cp.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
     assert result.stdout.count("(server dry run)") == len(kinds)
@@ -151,7 +152,11 @@ def test_operator_and_sidecar_run_the_example_with_their_own_service_accounts(
     cp, ns = install.cp, install.namespace
     options = StackOptions(
         agents=AGENTS,
-        operator_env={"KUBECONFIG": str(cp.service_account_kubeconfig(ns, "opscore-operator"))},
+        operator_env={
+            "KUBECONFIG": str(cp.service_account_kubeconfig(ns, "opscore-operator")),
+            # As deployed: the operator takes and renews its Lease under its own Role.
+            "OPSCORE_LEADER_ELECTION": "true",
+        },
         sidecar_env={"KUBECONFIG": str(cp.service_account_kubeconfig(ns, "opscore-sidecar"))},
     )
     with OpsCoreStack(cp, ns, tmp_path / "logs", options) as stack:
@@ -224,6 +229,8 @@ EXPECTED_RULES = {
         f"agents.{GROUP}/status": {"patch"},
         f"workflowtemplates.{GROUP}": {"get", "list", "watch"},
         "events": {"create"},
+        "leases.coordination.k8s.io": {"create"},
+        "leases.coordination.k8s.io/opscore-operator": {"get", "patch"},
     },
     "opscore-sidecar": {
         f"agents.{GROUP}": {"get", "list", "create", "patch"},
@@ -246,7 +253,11 @@ def _rules(cp: ControlPlane, user: str, namespace: str) -> dict[str, set[str]]:
     for line in table.splitlines()[1:]:
         if line[:1].isspace():
             continue  # non-resource URLs (discovery, /healthz...), open to everyone
-        resource, verbs = line.split()[0], line[line.rindex("[") + 1 : line.rindex("]")]
+        # RESOURCE  [non-resource URLs]  [resource names]  [verbs]
+        resource = line.split()[0]
+        _urls, names, verbs = re.findall(r"\[([^\]]*)\]", line)[-3:]
+        if names:  # a rule narrowed to named objects: RESOURCE/NAME
+            resource = f"{resource}/{names}"
         if resource not in EVERYONE:
             rules.setdefault(resource, set()).update(verbs.split())
     return rules

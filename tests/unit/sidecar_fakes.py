@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonpatch
+import jsonpointer
 from fastapi import FastAPI
 
-from opscore_kube import AGENTS, Conflict, NotFound, Resource, Unavailable
+from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource, Unavailable
 from opscore_logic.agent_model import AgentReport
 from opscore_sidecar.app import create_app
 from opscore_sidecar.settings import SidecarSettings
@@ -165,6 +167,9 @@ class FakeKube:
         if key not in self.objects:
             raise NotFound(404, "NotFound", f"{resource.plural} {name!r} not found")
         current = self.objects[key]
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", f"{name!r} was modified; apply to the latest")
         if status:
             updated = dict(current)
             updated["status"] = merge_patch(current.get("status"), patch.get("status"))
@@ -173,6 +178,43 @@ class FakeKube:
             updated = merge_patch(current, without_status)
         updated["metadata"]["resourceVersion"] = str(next(self._versions))
         # What the API server stores is JSON: round-trip it like the real one does.
+        self.objects[key] = json.loads(json.dumps(updated))
+        return copy.deepcopy(self.objects[key])
+
+    async def json_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        operations: Sequence[Body],
+        *,
+        status: bool = False,
+    ) -> Body:
+        """RFC 6902 as the API server applies it: a failed `test` applies nothing (422);
+        on the status subresource only the status changes."""
+        # Counted as the same verb as a merge patch: both are one PATCH of the object.
+        self._enter("patch_status" if status else "patch", name, operations)
+        if status:
+            self.status_patch_started.set()
+        if status and self.patch_gate is not None:
+            await self.patch_gate.wait()
+        key = (resource.plural, namespace or "", name)
+        if key not in self.objects:
+            raise NotFound(404, "NotFound", f"{resource.plural} {name!r} not found")
+        current = self.objects[key]
+        try:
+            patched = jsonpatch.apply_patch(current, list(operations))
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+            raise Invalid(422, "Invalid", "the server rejected our request") from None
+        updated = dict(current)
+        if status:
+            updated["status"] = patched.get("status")
+        else:
+            updated = {**patched, "status": current.get("status")}
+        updated["metadata"] = {
+            **current["metadata"],
+            "resourceVersion": str(next(self._versions)),
+        }
         self.objects[key] = json.loads(json.dumps(updated))
         return copy.deepcopy(self.objects[key])
 

@@ -19,10 +19,55 @@ def _load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+DEPLOYMENTS = ("operator-deployment.yaml", "sidecar-deployment.yaml")
+
+
+def _deployments() -> list[dict[str, Any]]:
+    return [_load(INSTANCE / name) for name in DEPLOYMENTS]
+
+
 def _containers() -> list[dict[str, Any]]:
-    deployment = _load(INSTANCE / "deployment.yaml")
-    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
-    return containers
+    return [c for d in _deployments() for c in d["spec"]["template"]["spec"]["containers"]]
+
+
+def test_each_process_runs_replicated_under_its_own_account_with_an_expiring_token() -> None:
+    accounts = set()
+    for deployment in _deployments():
+        spec = deployment["spec"]
+        pod = spec["template"]["spec"]
+        assert spec["replicas"] >= 2, deployment["metadata"]["name"]
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert pod["automountServiceAccountToken"] is False
+        accounts.add(pod["serviceAccountName"])
+        (token,) = [v for v in pod["volumes"] if v["name"] == "token"]
+        (source,) = [s for s in token["projected"]["sources"] if "serviceAccountToken" in s]
+        assert source["serviceAccountToken"]["expirationSeconds"] <= 3607
+        assert "podAntiAffinity" in pod["affinity"]
+        for container in pod["containers"]:
+            assert "readinessProbe" in container, container["name"]
+    assert accounts == {"opscore-operator", "opscore-sidecar"}
+    rendered = "".join(p.read_text() for p in INSTANCE.glob("*.yaml"))
+    assert "kubernetes.io/service-account-token" not in rendered  # no long-lived token
+
+
+def test_every_deployment_has_a_disruption_budget_that_selects_it() -> None:
+    budgets = [b for b in yaml.safe_load_all((INSTANCE / "pdb.yaml").read_text()) if b]
+    for deployment in _deployments():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(matching) == 1, deployment["metadata"]["name"]
+        assert matching[0]["spec"]["minAvailable"] == 1
+
+
+def test_the_operator_deployment_turns_leader_election_on() -> None:
+    (operator,) = _load(INSTANCE / "operator-deployment.yaml")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e for e in operator["env"]}
+    assert env["OPSCORE_LEADER_ELECTION"]["value"] == "true"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_the_crd_kustomization_lists_every_generated_crd() -> None:

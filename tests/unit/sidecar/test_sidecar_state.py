@@ -138,9 +138,17 @@ async def test_report_never_writes_operator_owned_status_fields(
 ) -> None:
     kube.put(declared_agent(AGENT_ID, AGENT_ID, state="Idle", tasksSucceeded=3))
     await client.post(state_url(), json=report_body(), headers=auth())
+    await client.post(state_url(), json=report_body(state="active"), headers=auth())
     patches = [c.body for c in kube.calls if c.verb == "patch_status"]
-    assert patches
-    assert all(set(p) == {"status"} and set(p["status"]) == {"reports"} for p in patches)
+    assert len(patches) == 2  # the first write (a merge patch), then a JSON patch
+    touched: set[str] = set()
+    for patch in patches:
+        if isinstance(patch, dict):
+            assert set(patch) <= {"metadata", "status"}
+            touched |= set(patch["status"])
+        else:
+            touched |= {op["path"].split("/")[2] for op in patch}
+    assert touched == {"reports", "reportSequence"}
     assert kube.agent(AGENT_ID)["status"]["tasksSucceeded"] == 3
 
 
