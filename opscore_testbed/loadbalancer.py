@@ -28,14 +28,13 @@ def find_haproxy() -> Path | None:
     return Path(found) if found else None
 
 
-def config(*, port: int, stats_socket: Path, backends: list[int]) -> str:
+def config(*, port: int, backends: list[int]) -> str:
     servers = "\n".join(
         f"    server sidecar-{i} 127.0.0.1:{p} check inter 250ms fall 2 rise 1"
         for i, p in enumerate(backends)
     )
     return f"""global
     maxconn 4096
-    stats socket {stats_socket} mode 600 level admin
 
 defaults
     mode http
@@ -66,10 +65,9 @@ class SidecarBalancer(StartStop):
         if executable is None:
             raise RuntimeError(f"haproxy not found; {INSTALL_HINT}")
         self.port = free_port()
-        self.stats_socket = work_dir / "haproxy.sock"
         work_dir.mkdir(parents=True, exist_ok=True)
         cfg = work_dir / "haproxy.cfg"
-        cfg.write_text(config(port=self.port, stats_socket=self.stats_socket, backends=backends))
+        cfg.write_text(config(port=self.port, backends=backends))
         self.process = ManagedProcess(
             "haproxy",
             [str(executable), "-db", "-f", str(cfg)],
@@ -84,6 +82,8 @@ class SidecarBalancer(StartStop):
         self.process.start()
 
         def answering() -> bool:
+            if not self.process.is_running():
+                raise RuntimeError(f"haproxy exited:\n{self.process.tail()}")
             try:
                 return httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).is_success
             except httpx.HTTPError:
