@@ -346,8 +346,17 @@ def _relay(name: str, steps: int) -> str:
             "kind": "Workflow",
             "metadata": {"name": name},
             "spec": {
+                # A kill between a dispatch's status write and its POST leaves that
+                # attempt unsent (docs/reliability.md, "Per window"): the attempt
+                # timeout turns it into a new attempt instead of an hour's wait.
                 "steps": [
-                    {"name": f"leg-{i}", "agent": "researcher", "task": "research"}
+                    {
+                        "name": f"leg-{i}",
+                        "agent": "researcher",
+                        "task": "research",
+                        "timeoutSeconds": 5,
+                        "retries": {"limit": 3},
+                    }
                     for i in range(steps)
                 ]
             },
@@ -392,6 +401,7 @@ def test_a_killed_operator_is_replaced_and_dispatches_again_within_seconds(
                 wf = kv.get(cp, "workflow", namespace, "relay")
                 return any(t > killed for t in _started(wf))
 
+            # Within the attempt timeout even when the kill fell into the crash window.
             wait_until(dispatched_again, timeout=60, what="a dispatch by the new operator")
             first = min(
                 t for t in _started(kv.get(cp, "workflow", namespace, "relay")) if t > killed
@@ -404,8 +414,10 @@ def test_a_killed_operator_is_replaced_and_dispatches_again_within_seconds(
         )
         assert costs, "at least one restart happened while a step ran"
         assert max(d for _, d in costs) < 30
+        # At most once per task id, and every step's final attempt reached the agent.
         task_ids = [s["taskId"] for s in relay["status"]["steps"]]
         counts = stack.sim_tasks()
+        assert {t: n for t, n in counts.items() if n > 1} == {}
         assert {t: counts.get(t) for t in task_ids} == dict.fromkeys(task_ids, 1)
 
 
