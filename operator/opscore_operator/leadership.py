@@ -108,6 +108,7 @@ class LeaderElector:
         self._observed_at = 0.0
         self._renewed_sent_at: float | None = None
         self._resource_version: str | None = None
+        self._expires_at = 0.0  # when the held lease runs out by our clock
         IS_LEADER.set(0)
 
     def may_act(self) -> bool:
@@ -126,7 +127,11 @@ class LeaderElector:
         while True:
             if await self._try_acquire_or_renew():
                 break
-            await asyncio.sleep(self.config.retry_period)
+            # Try again after a retry period, or right when the holder's lease runs out
+            # by our clock if that is sooner: a dead leader is replaced a lease duration
+            # after its last renewal, not up to a retry period later.
+            until_expiry = self._expires_at - self._clock() + 0.05
+            await asyncio.sleep(max(0.05, min(self.config.retry_period, until_expiry)))
         self.leading.set()
         IS_LEADER.set(1)
         logger.info("leading: Lease %s/%s is ours", self.config.namespace, self.config.lease_name)
@@ -201,7 +206,8 @@ class LeaderElector:
         record = (holder, spec.get("renewTime"), duration, spec.get("leaseTransitions"))
         if record != self._observed:
             self._observed, self._observed_at = record, self._clock()
-        if holder and holder != self.identity and self._observed_at + duration > self._clock():
+        self._expires_at = self._observed_at + duration
+        if holder and holder != self.identity and self._expires_at > self._clock():
             return False  # held, and not expired by our clock
         transitions = int(spec.get("leaseTransitions") or 0)
         mine = holder == self.identity
