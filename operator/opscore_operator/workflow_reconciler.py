@@ -44,6 +44,7 @@ from opscore_operator.agentpool import AgentPools
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
+from opscore_operator.status_patch import fenced_status_patch
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.waiting import Waiter, WaitingRoom
@@ -72,29 +73,6 @@ STEP_ADVANCE_SECONDS = Histogram(
     "agent is not counted).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-
-def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning status `old` into `new` (removed keys become null)."""
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
-    for key in old:
-        if key not in new:
-            patch[key] = None
-    return patch
-
-
-def fenced_status_patch(
-    body: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
-) -> dict[str, Any]:
-    """The status write, conditional on the version the decision was made from (the API
-    server answers 409 when the object changed since). This is the fence of leader
-    election: a replica deciding from a stale cache can never record, and so never send,
-    a dispatch that another replica already decided. It also keeps a user's concurrent
-    `spec.cancel` from being written over by a pass that had not seen it."""
-    return {
-        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-        "status": status_patch(old, new),
-    }
 
 
 class WorkflowReconciler:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from opscore_kube import WORKFLOWS, Conflict, KubeClient
-from opscore_operator.workflow_reconciler import fenced_status_patch
+from opscore_operator.status_patch import fenced_status_patch
 from opscore_testbed.controlplane import ControlPlane
 
 MANIFEST = {
