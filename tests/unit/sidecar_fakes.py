@@ -108,6 +108,21 @@ class FakeKube:
         if queued:
             raise queued.pop(0)
 
+    async def _patching(
+        self, resource: Resource, namespace: str | None, name: str, body: Any, *, status: bool
+    ) -> tuple[tuple[str, str, str], Body]:
+        """What every PATCH does first: record it, hold a status patch at `patch_gate`,
+        and find the object (404 when there is none)."""
+        self._enter("patch_status" if status else "patch", name, body)
+        if status:
+            self.status_patch_started.set()
+        if status and self.patch_gate is not None:
+            await self.patch_gate.wait()
+        key = (resource.plural, namespace or "", name)
+        if key not in self.objects:
+            raise NotFound(404, "NotFound", f"{resource.plural} {name!r} not found")
+        return key, self.objects[key]
+
     # -- the KubeApi protocol -------------------------------------------------------------
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> Body:
@@ -158,15 +173,7 @@ class FakeKube:
         *,
         status: bool = False,
     ) -> Body:
-        self._enter("patch_status" if status else "patch", name, patch)
-        if status:
-            self.status_patch_started.set()
-        if status and self.patch_gate is not None:
-            await self.patch_gate.wait()
-        key = (resource.plural, namespace or "", name)
-        if key not in self.objects:
-            raise NotFound(404, "NotFound", f"{resource.plural} {name!r} not found")
-        current = self.objects[key]
+        key, current = await self._patching(resource, namespace, name, patch, status=status)
         wanted = (patch.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise Conflict(409, "Conflict", f"{name!r} was modified; apply to the latest")
@@ -193,15 +200,7 @@ class FakeKube:
         """RFC 6902 as the API server applies it: a failed `test` applies nothing (422);
         on the status subresource only the status changes."""
         # Counted as the same verb as a merge patch: both are one PATCH of the object.
-        self._enter("patch_status" if status else "patch", name, operations)
-        if status:
-            self.status_patch_started.set()
-        if status and self.patch_gate is not None:
-            await self.patch_gate.wait()
-        key = (resource.plural, namespace or "", name)
-        if key not in self.objects:
-            raise NotFound(404, "NotFound", f"{resource.plural} {name!r} not found")
-        current = self.objects[key]
+        key, current = await self._patching(resource, namespace, name, operations, status=status)
         try:
             patched = jsonpatch.apply_patch(current, list(operations))
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
