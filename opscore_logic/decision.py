@@ -36,6 +36,20 @@ class Dispatch:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedDispatch:
+    """A dispatch whose POST to AgentKit did not end in a 202, and why.
+
+    `maybe_delivered`: the request was sent whole and its answer lost (a timeout or a
+    connection cut off after sending), so AgentKit may have scheduled it. Such an attempt
+    is sent again under the same task id (at least once, the duplicate visible to the
+    agent by `opscore_task_id`); any other runs again as a new attempt (the task surely
+    never reached an agent)."""
+
+    why: str
+    maybe_delivered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Release:
     """A task no longer in flight on `agent` (for the ledger and the agent's counters).
 

@@ -28,6 +28,7 @@ from opscore_logic.decision import (
     Decision,
     Dispatch,
     EngineEvent,
+    FailedDispatch,
     Release,
     WorkflowRef,
     release,
@@ -41,7 +42,13 @@ from opscore_logic.running import (
     advance_running,
     requeue_undelivered,
 )
-from opscore_logic.selection import AgentView, queued_message, select_agent, why_no_agent
+from opscore_logic.selection import (
+    AgentView,
+    queued_message,
+    select_agent,
+    step_fits,
+    why_no_agent,
+)
 from opscore_logic.templating import Scope, TemplateError, evaluate_condition, render
 from opscore_logic.workflow_model import (
     Step,
@@ -60,6 +67,7 @@ __all__ = [
     "Decision",
     "Dispatch",
     "EngineEvent",
+    "FailedDispatch",
     "Release",
     "WorkflowRef",
     "reconcile",
@@ -77,14 +85,15 @@ def reconcile(
     now: datetime,
     inputs: Mapping[str, Any] | None = None,
     resolve_error: str | None = None,
-    failed_dispatches: Mapping[str, str] | None = None,
+    failed_dispatches: Mapping[str, FailedDispatch] | None = None,
     count_fitting: Callable[[Step], int] | None = None,
 ) -> Decision:
     """Decide the next status and actions for one workflow (see module docstring).
 
     `inputs` are the effective inputs (template defaults merged), `spec.inputs` if None.
-    `failed_dispatches` maps task ids AgentKit never accepted to why: those attempts go
-    back to the queue without spending a retry (the task never reached an agent).
+    `failed_dispatches` maps task ids AgentKit did not accept to why: those attempts go
+    back to the queue without spending a retry, to be sent again under the same task id
+    when AgentKit may have taken them (`maybe_delivered`), as a new attempt otherwise.
 
     `agents` holds at least the agents named in `status` and, for each step, the ones it
     could be given now (free, fitting) that come first in `select_agent`'s order, as many
@@ -148,9 +157,9 @@ def reconcile(
     for entry in status.steps:
         if entry.phase is not StepPhase.RUNNING:
             continue
-        why = failed.get(entry.task_id or "")
-        if why is not None:
-            requeue_undelivered(entry, why, free, decision, now)
+        failure = failed.get(entry.task_id or "")
+        if failure is not None:
+            requeue_undelivered(entry, failure, free, decision, now)
         else:
             advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
 
@@ -219,7 +228,7 @@ def _start_ready(
             entry.reason = StepReason.SUSPENDED
             entry.message = "workflow suspended"
             continue
-        agent = select_agent(step, agents.values())
+        agent = _same_agent_again(step, entry, agents) or select_agent(step, agents.values())
         if agent is None:
             message = (
                 why_no_agent(step, agents.values())
@@ -260,6 +269,20 @@ def _start_ready(
         )
         if step.timeout_seconds is not None:
             decision.wake_at(now + timedelta(seconds=step.timeout_seconds), now)
+
+
+def _same_agent_again(
+    step: Step, entry: StepStatus, agents: Mapping[str, AgentView]
+) -> AgentView | None:
+    """For an attempt sent again under the same task id (AgentKit may have taken it): the
+    agent it went to, if that one can take it now, so an agent that keeps the ids it has
+    seen gets the duplicate rather than a second agent. Otherwise None (any agent)."""
+    if entry.reason is not StepReason.DISPATCH_UNCONFIRMED or entry.agent is None:
+        return None
+    view = agents.get(entry.agent)
+    if view is None or not view.ready or view.free_slots <= 0 or not step_fits(step, view):
+        return None
+    return view
 
 
 def _satisfied(dep: StepStatus, steps: Sequence[Step]) -> bool:

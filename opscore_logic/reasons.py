@@ -33,6 +33,7 @@ class StepReason(StrEnum):
     AGENT_OFFLINE = "AgentOffline"
     AGENT_GONE = "AgentGone"
     DISPATCH_FAILED = "DispatchFailed"
+    DISPATCH_UNCONFIRMED = "DispatchUnconfirmed"
     WHEN_FALSE = "WhenFalse"
     UPSTREAM_FAILED = "UpstreamFailed"
     INVALID_SPEC = "InvalidSpec"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opscore_logic.backoff import retry_delay
-from opscore_logic.decision import Decision, EngineEvent, release
+from opscore_logic.decision import Decision, EngineEvent, FailedDispatch, release
 from opscore_logic.outcomes import infer_outcome
 from opscore_logic.reasons import StepReason
 from opscore_logic.selection import AgentView
@@ -80,20 +80,33 @@ DISPATCH_RETRY_SECONDS = 2.0
 
 def requeue_undelivered(
     entry: StepStatus,
-    why: str,
+    failure: FailedDispatch,
     agents: dict[str, AgentView],
     decision: Decision,
     now: datetime,
 ) -> None:
+    """AgentKit did not answer 202: back to the queue without spending a retry.
+
+    A dispatch AgentKit may have taken (`maybe_delivered`) is sent again as the *same*
+    attempt, so under the same task id and to the same agent when it is free (at least
+    once, and a duplicate is one the agent can recognise); one it surely did not take
+    runs again as the next attempt."""
     release(entry, "abandoned", agents, decision)
     entry.phase = StepPhase.PENDING
-    entry.reason = StepReason.DISPATCH_FAILED
-    entry.message = f"AgentKit did not take task {entry.task_id}: {why}"
     entry.retry_at = now + timedelta(seconds=DISPATCH_RETRY_SECONDS)
+    if failure.maybe_delivered:
+        entry.attempt -= 1  # the next dispatch counts it again: the same attempt, same id
+        reason = StepReason.DISPATCH_UNCONFIRMED
+        entry.message = (
+            f"AgentKit may have taken task {entry.task_id} (its answer was lost: "
+            f"{failure.why}); sending it again under the same task id"
+        )
+    else:
+        reason = StepReason.DISPATCH_FAILED
+        entry.message = f"AgentKit did not take task {entry.task_id}: {failure.why}"
+    entry.reason = reason
     decision.wake_at(entry.retry_at, now)
-    decision.events.append(
-        EngineEvent("DispatchFailed", f"{entry.name}: {entry.message}", "Warning")
-    )
+    decision.events.append(EngineEvent(reason.value, f"{entry.name}: {entry.message}", "Warning"))
 
 
 def attempt_failed(

@@ -20,17 +20,14 @@ import contextlib
 import logging
 import random
 import signal
-import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -55,14 +52,17 @@ from opscore_testbed.agentkit_sim_state import (
     AgentRegistrationPayload,
     AgentRegistry,
     ApiResponse,
+    CutOffAnswer,
     DispatchFaults,
     DispatchStalls,
     DuplicateAgentNameError,
     MessagePayload,
     Outage,
     OutageRequest,
+    QuietCutOffs,
     WebhookNotifier,
 )
+from opscore_testbed.asgi_serving import bind_socket, serve_app
 
 logger = logging.getLogger("opscore_testbed.agentkit_sim")
 
@@ -259,7 +259,7 @@ def create_app(settings: SimSettings) -> FastAPI:
         return response
 
     @v1.post("/agents/{agent_id}/run", status_code=202, response_model=ApiResponse)
-    async def run_agent(agent_id: str, message: MessagePayload) -> JSONResponse:
+    async def run_agent(agent_id: str, message: MessagePayload) -> Response:
         info = sim.registry.get(agent_id)
         if info is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"Agent with ID '{agent_id}' not found.")
@@ -271,7 +271,8 @@ def create_app(settings: SimSettings) -> FastAPI:
         if simulated is not None and take_one(simulated, "deliver_twice_next", message.messageType):
             logger.warning("Delivering one task twice on purpose", extra={"agentId": agent_id})
             sim.spawn(sim.dispatch(info, body))
-        await sim.stalls.maybe_stall(message.opscore_task_id)
+        if await sim.stalls.after_scheduled(message.opscore_task_id):
+            return CutOffAnswer()
         return _envelope(
             f"Message accepted for agent {agent_id}; dispatch scheduled.",
             {"agentId": agent_id, "dispatch_status": "scheduled"},
@@ -313,7 +314,8 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
     @router.get("/sim/tasks")
     async def tasks(include_tasks: bool = True) -> dict[str, Any]:
         return fleet.ledger.snapshot(include_tasks=include_tasks) | {
-            "stalled_task_ids": list(sim.stalls.stalled)
+            "stalled_task_ids": list(sim.stalls.stalled),
+            "reset_task_ids": list(sim.stalls.reset),
         }
 
     @router.delete("/sim/tasks")
@@ -373,56 +375,6 @@ def _add_sim_routes(app: FastAPI, sim: AgentKitSimulator) -> None:
 
 
 # --- Serving: in-process helpers and the CLI ----------------------------------------------------
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket; port 0 picks a free port (read it back from the socket)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must be IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto
-    # says TCP, and without it every keep-alive response stalls ~40 ms (Nagle + delayed ACK).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server minus its signal capture: whoever owns the process decides on signals.
-
-    (uvicorn would replace the handlers of the whole process, tests included, and re-raise the
-    signal after shutting down.)
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve_app(
-    app: Any, sock: socket.socket, *, access_log: bool = False
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Serve an ASGI app with uvicorn on `sock` inside the running loop until the block exits.
-
-    Yields once the server accepts connections; the yielded task ends when the server stops.
-    Raises RuntimeError if the server cannot start within 10 s.
-    """
-    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 10.0
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.005)
-    try:
-        yield task
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        sock.close()
 
 
 @dataclass(frozen=True)
@@ -570,6 +522,7 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(QuietCutOffs())
 
 
 async def _serve_until_signalled(settings: SimSettings) -> None:

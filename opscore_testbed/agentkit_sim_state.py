@@ -18,6 +18,8 @@ from typing import Any, Literal
 import httpx
 from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 logger = logging.getLogger("opscore_testbed.agentkit_sim")
 
@@ -194,28 +196,69 @@ class OutageRequest(BaseModel):
 class DispatchFaults(BaseModel):
     """Body of `POST /sim/dispatch-faults`: a share of `/run` calls is *scheduled* (the
     agent will get the task) and then answered only after `stall_seconds`, past the
-    caller's timeout, so the caller sees a failure for a dispatch that took effect."""
+    caller's timeout, or has its connection cut before the answer is complete: either
+    way the caller sees a failure for a dispatch that took effect."""
 
     model_config = ConfigDict(extra="forbid")
 
     stall_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     stall_seconds: float = Field(default=0.0, ge=0.0)
+    reset_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class DispatchStalls:
-    """The `DispatchFaults` in force, and the task ids of the dispatches stalled so far."""
+    """The `DispatchFaults` in force, and the task ids of the dispatches stalled or cut
+    off so far (each one a dispatch the caller may send again: a predicted duplicate)."""
 
     def __init__(self, seed: int | None) -> None:
         self.faults = DispatchFaults()
         self.stalled: list[str] = []
+        self.reset: list[str] = []
         self._rng = random.Random(seed)
 
-    async def maybe_stall(self, task_id: str | None) -> None:
-        """Called once the dispatch is scheduled: sometimes, answer late."""
-        if self.faults.stall_rate and self._rng.random() < self.faults.stall_rate:
+    async def after_scheduled(self, task_id: str | None) -> bool:
+        """Called once the dispatch is scheduled: sometimes answer late; True when this
+        answer is to be cut off instead (the caller sees its connection drop)."""
+        roll = self._rng.random()
+        if roll < self.faults.reset_rate:
+            self.reset.append(str(task_id))
+            logger.warning(
+                "Cutting off a scheduled dispatch's answer on purpose", extra={"task": task_id}
+            )
+            return True
+        if roll < self.faults.reset_rate + self.faults.stall_rate:
             self.stalled.append(str(task_id))
             logger.warning("Stalling a scheduled dispatch on purpose", extra={"task": task_id})
             await asyncio.sleep(self.faults.stall_seconds)
+        return False
+
+
+class DeliberateCutOff(ConnectionResetError):
+    """Raised by `CutOffAnswer` once its headers are out: uvicorn then closes the
+    connection, and the caller sees it drop mid-answer."""
+
+
+class CutOffAnswer(Response):
+    """A 202 whose body never comes: the headers promise bytes, then the connection is
+    closed, as when a network path breaks after the server acted. (An ASGI app has no
+    handle on the socket; uvicorn closes the transport when the app fails after starting
+    its answer.)"""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=202)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
+        raise DeliberateCutOff("answer cut off on purpose (dispatch faults)")
+
+
+class QuietCutOffs(logging.Filter):
+    """Keeps uvicorn's "Exception in ASGI application" traceback for a `CutOffAnswer` out
+    of the log (the simulator has said what it did at WARNING already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DeliberateCutOff))
 
 
 class Outage:

@@ -13,6 +13,13 @@ A retried request after a timeout is the one case that can deliver a task twice:
 has no idempotency key, and a timeout does not say whether the first request was
 scheduled. Agents that report `opscore_task_id` make such a duplicate harmless (its report
 matches the attempt exactly); for reference agents it is a known limit (docs/agents.md).
+
+A final failure says whether AgentKit **may have taken** the task (`maybe_delivered`): a
+request that was sent whole and then timed out or lost its connection (read timeout, read
+error, the server closing mid-answer) may have been scheduled; one that never connected,
+or that AgentKit answered with an error, was not. The engine sends a task that may have
+been taken again under the *same* task id (at least once, the duplicate visible by
+`opscore_task_id`), and one that surely was not under a new attempt.
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ class DispatchResult:
     outcome: DispatchOutcome
     detail: str = ""
     reason: str = ""  # for "unreachable": Unreachable, Timeout or ServerError
+    #: for a failure: a try was sent whole and its answer lost, so AgentKit may have
+    #: scheduled the task (see module docstring)
+    maybe_delivered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -114,25 +124,29 @@ class AgentKitClient:
     async def _run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
         path = f"/v1/agents/{quote(agent_id, safe='')}/run"
         detail = reason = ""
+        maybe_delivered = False  # sticky: a later clear refusal does not undo an earlier send
         for attempt in range(1, self._attempts + 1):
             try:
                 if attempt == 1:
                     faultpoints.hit("operator.dispatch.before_post")
                 resp = await self._http.post(path, json=message)
             except faultpoints.FaultInjected as exc:
-                return DispatchResult("unreachable", str(exc), "Unreachable")
+                return DispatchResult("unreachable", str(exc), "Unreachable", maybe_delivered)
             except httpx.TimeoutException as exc:
                 reason = "Timeout"
                 detail = f"AgentKit did not answer in time: {type(exc).__name__}: {exc}"
+                maybe_delivered = maybe_delivered or _sent_whole(exc)
             except httpx.HTTPError as exc:
                 reason = "Unreachable"
                 detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}"
+                maybe_delivered = maybe_delivered or _sent_whole(exc)
             else:
                 if resp.status_code in (200, 201, 202):
                     try:
                         faultpoints.hit("operator.dispatch.after_accepted")
                     except faultpoints.FaultInjected as exc:
-                        return DispatchResult("unreachable", str(exc), "Unreachable")
+                        # AgentKit did take it: the test bed's stand-in for a lost answer.
+                        return DispatchResult("unreachable", str(exc), "Unreachable", True)
                     return DispatchResult("scheduled")
                 if resp.status_code == 404:
                     return DispatchResult("not_found", _detail(resp))
@@ -144,7 +158,7 @@ class AgentKitClient:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         detail = detail.rstrip(": ")
         logger.warning("dispatch failed after %d tries: %s", self._attempts, detail)
-        return DispatchResult("unreachable", detail, reason)
+        return DispatchResult("unreachable", detail, reason, maybe_delivered)
 
     async def list_agents(self) -> AgentList:
         """`GET /v1/agents`: what AgentKit has registered, if it has that endpoint.
@@ -167,6 +181,13 @@ class AgentKitClient:
         if not isinstance(items, list):
             return AgentList("error", detail="GET /v1/agents answered no list of agents")
         return AgentList("ok", [item for item in items if isinstance(item, dict)])
+
+
+def _sent_whole(exc: httpx.HTTPError) -> bool:
+    """Whether the request had been sent whole when `exc` ended the try, so AgentKit may
+    have acted on it: its answer timed out or was cut off. A failure to connect, to get a
+    pooled connection or to write the body means AgentKit never had the whole request."""
+    return isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True, slots=True)

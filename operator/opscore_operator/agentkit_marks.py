@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from opscore_logic.conditions import get_condition, set_condition
+from opscore_logic.workflow_model import WorkflowStatus
 from opscore_operator.store import Key
 
 NOT_REGISTERED_REASON = "NotRegisteredInAgentKit"
+AGENTKIT_REACHABLE = "AgentKitReachable"
 
 
 class MissingInAgentKit(Mapping[Key, str]):
@@ -107,3 +112,45 @@ class AgentKitReachability:
     def forget(self, workflow: Key) -> None:
         self._trouble.pop(workflow, None)
         self._recovered.discard(workflow)
+
+    def set_condition(
+        self, workflow: Key, status: WorkflowStatus, now: datetime, generation: int
+    ) -> bool:
+        """Set `AgentKitReachable` on the new status: False while this workflow's
+        dispatches find AgentKit unreachable (they are retried, the steps do not fail),
+        True once one gets through again. Absent until trouble is first seen, so the
+        common case costs no write. Returns whether a recovery was written into it."""
+        trouble = self.trouble(workflow)
+        if trouble is not None:
+            status.conditions = set_condition(
+                status.conditions,
+                type=AGENTKIT_REACHABLE,
+                status="False",
+                reason=trouble.reason,
+                message=f"{trouble.message}; dispatches are retried with backoff",
+                now=now,
+                generation=generation,
+            )
+            return False
+        if not self.recovered(workflow):
+            return False
+        current = get_condition(status.conditions, AGENTKIT_REACHABLE)
+        if current is not None and current.status != "True":
+            status.conditions = set_condition(
+                status.conditions,
+                type=AGENTKIT_REACHABLE,
+                status="True",
+                reason="Reachable",
+                message="AgentKit accepts dispatches again",
+                now=now,
+                generation=generation,
+            )
+        return True
+
+
+def shows_agentkit_down(body: dict[str, Any]) -> bool:
+    """Whether a Workflow's stored status says `AgentKitReachable=False`."""
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == AGENTKIT_REACHABLE:
+            return bool(cond.get("status") == "False")
+    return False

@@ -26,7 +26,7 @@ from opscore_kube import WORKFLOWS, Conflict, KubeClient, NotFound
 from opscore_logic.base import parse_time
 from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
-from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
+from opscore_logic.engine import Decision, Dispatch, FailedDispatch, WorkflowRef, reconcile
 from opscore_logic.reasons import WorkflowReason
 from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
@@ -39,12 +39,16 @@ from opscore_logic.workflow_model import (
 )
 from opscore_operator.agent_reconciler import AGENT_STATUS_DEBOUNCE_SECONDS
 from opscore_operator.agentkit import AgentKitClient, task_message
-from opscore_operator.agentkit_marks import AgentKitReachability, MissingInAgentKit
+from opscore_operator.agentkit_marks import (
+    AgentKitReachability,
+    MissingInAgentKit,
+    shows_agentkit_down,
+)
 from opscore_operator.agentpool import AgentPools
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
-from opscore_operator.status_patch import fenced_status_patch
+from opscore_operator.status_patch import fenced_status_patch, holds_dispatches
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.waiting import Waiter, WaitingRoom
@@ -52,7 +56,6 @@ from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.workflows")
 
-AGENTKIT_REACHABLE = "AgentKitReachable"
 
 RECONCILES = Counter(
     "opscore_workflow_reconciles_total",
@@ -112,7 +115,7 @@ class WorkflowReconciler:
         self.reachability = reachability or AgentKitReachability()
         self.default_step_timeout_seconds = default_step_timeout_seconds
         self.pools = pools or AgentPools(agents=agents, ledger=ledger, missing=missing_agents)
-        self.failed_dispatches: dict[str, str] = {}
+        self.failed_dispatches: dict[str, FailedDispatch] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def worker(self) -> None:
@@ -218,7 +221,7 @@ class WorkflowReconciler:
                 self.queue.add_after(key, decision.requeue_after + 0.01)
             return
         self._apply_to_ledger(key, decision, now)
-        recovered = self._agentkit_condition(key, decision.status, now, ref.generation)
+        recovered = self.reachability.set_condition(key, decision.status, now, ref.generation)
         new_status = decision.status.wire()
         if new_status != raw_status:
             updated = await self._patch_status(
@@ -282,18 +285,6 @@ class WorkflowReconciler:
             )
         logger.info("workflow %s/%s waits for WorkflowTemplate %r", *key, template)
 
-    async def _reread(self, key: Key) -> None:
-        """Our status write lost against a newer version (a user's edit, or another
-        replica's write): take the API server's copy and decide again, never write or
-        send what was decided from the old one."""
-        try:
-            current = await self.kube.get(WORKFLOWS, key[0], key[1])
-        except NotFound:
-            self._forget(key)
-            return
-        self.workflows.upsert(current)
-        self.queue.add(key)
-
     def _template(self, namespace: str, spec: WorkflowSpec) -> WorkflowTemplateSpec | None:
         if spec.template_ref is None:
             return None
@@ -337,8 +328,15 @@ class WorkflowReconciler:
         server's copy is read and the pass queued again); the caller stops either way.
 
         The ledger slots `reserved_by`'s dispatches took are given back when the write
-        fails in any way (they belong to a status that was never stored); errors other
-        than 404 and 409 propagate, and the queue retries the pass."""
+        fails (they belong to a status that was never stored); errors other than 404 and
+        409 propagate, and the queue retries the pass. But a write that timed out or lost
+        its connection may have taken effect: then the stored status names those task ids
+        on those agents, and forgetting them would give the agents to other steps while
+        the stored status says they run this one (a reference agent's next report would
+        then read as this step's outcome). So such a failure (and a 409, which is what the
+        client's own retry of a write that took effect meets) is checked against the API
+        server's copy first: when it holds this write's dispatches exactly, the write
+        took effect and the pass goes on as if it had been answered."""
         try:
             updated = await self.kube.patch(
                 WORKFLOWS,
@@ -354,16 +352,51 @@ class WorkflowReconciler:
             self._forget(key)
             return None
         except Conflict:
+            # Our write lost against a newer version (a user's edit, another replica's
+            # write): decide again from the API server's copy, never write or send what
+            # was decided from the old one. Or it is what a write that took effect meets
+            # when its answer was lost and the client sent it again.
+            current = await self._get(key)
+            if current is not None and holds_dispatches(current, new_status, reserved_by):
+                return self._took_effect(key, current, "a 409 on a retried write")
             if reserved_by is not None:
                 self._undo_dispatches(key, reserved_by)
-            await self._reread(key)
+            if current is None:
+                self.workflows.delete(body)
+                self._forget(key)
+            else:
+                self.workflows.upsert(current)
+                self.queue.add(key)
             return None
-        except BaseException:
+        except Exception as exc:
+            current = await self._get(key, quiet=True) if reserved_by is not None else None
+            if current is not None and holds_dispatches(current, new_status, reserved_by):
+                return self._took_effect(key, current, type(exc).__name__)
+            if reserved_by is not None:
+                self._undo_dispatches(key, reserved_by)
+            raise
+        except BaseException:  # cancelled: no time to look
             if reserved_by is not None:
                 self._undo_dispatches(key, reserved_by)
             raise
         self.workflows.upsert(updated)
         return updated
+
+    async def _get(self, key: Key, *, quiet: bool = False) -> dict[str, Any] | None:
+        """The API server's copy, None when it is gone (or, `quiet`, cannot be read)."""
+        try:
+            return await self.kube.get(WORKFLOWS, key[0], key[1])
+        except NotFound:
+            return None
+        except Exception:
+            if quiet:
+                return None
+            raise
+
+    def _took_effect(self, key: Key, current: dict[str, Any], how: str) -> dict[str, Any]:
+        logger.warning("status write of %s/%s took effect despite %s: going on", *key, how)
+        self.workflows.upsert(current)
+        return current
 
     def _undo_dispatches(self, key: Key, decision: Decision) -> None:
         for dispatch in decision.dispatches:
@@ -431,57 +464,24 @@ class WorkflowReconciler:
         else:
             # AgentKit answered (a 4xx about the request): it is reachable.
             self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key))
-        self.failed_dispatches[dispatch.task_id] = result.detail or result.outcome
+        self.failed_dispatches[dispatch.task_id] = FailedDispatch(
+            result.detail or result.outcome, maybe_delivered=result.maybe_delivered
+        )
         logger.warning(
-            "dispatch of %s to %s failed: %s",
+            "dispatch of %s to %s failed (%s): %s",
             dispatch.task_id,
             agent[1],
-            result,
-            extra={**ids, "result": result.outcome},
+            "AgentKit may have taken it: it is sent again under the same task id"
+            if result.maybe_delivered
+            else "it is sent again as a new attempt",
+            result.detail or result.outcome,
+            extra={**ids, "result": result.outcome, "maybe_delivered": result.maybe_delivered},
         )
         self.agent_queue.add(agent)
         self.queue.add(key)
 
     def _shows_agentkit_down(self, key: Key) -> bool:
-        body = self.workflows.get(key) or {}
-        for cond in (body.get("status") or {}).get("conditions") or []:
-            if cond.get("type") == AGENTKIT_REACHABLE:
-                return bool(cond.get("status") == "False")
-        return False
-
-    def _agentkit_condition(
-        self, key: Key, status: WorkflowStatus, now: datetime, generation: int
-    ) -> bool:
-        """Set `AgentKitReachable` on the new status: False while this workflow's
-        dispatches find AgentKit unreachable (they are retried, the steps do not fail),
-        True once one gets through again. Absent until trouble is first seen, so the
-        common case costs no write. Returns whether a recovery was written into it."""
-        trouble = self.reachability.trouble(key)
-        if trouble is not None:
-            status.conditions = set_condition(
-                status.conditions,
-                type=AGENTKIT_REACHABLE,
-                status="False",
-                reason=trouble.reason,
-                message=f"{trouble.message}; dispatches are retried with backoff",
-                now=now,
-                generation=generation,
-            )
-            return False
-        if not self.reachability.recovered(key):
-            return False
-        current = get_condition(status.conditions, AGENTKIT_REACHABLE)
-        if current is not None and current.status != "True":
-            status.conditions = set_condition(
-                status.conditions,
-                type=AGENTKIT_REACHABLE,
-                status="True",
-                reason="Reachable",
-                message="AgentKit accepts dispatches again",
-                now=now,
-                generation=generation,
-            )
-        return True
+        return shows_agentkit_down(self.workflows.get(key) or {})
 
     def _record(self, body: dict[str, Any], decision: Decision) -> None:
         for event in decision.events:

@@ -3,14 +3,15 @@
 - 1% of the operator's and the sidecar's API writes take effect and then time out, and 1%
   fail before taking effect (`opscore_kube.faults`, enabled in those two processes only);
 - 1% of dispatches are scheduled by the simulated AgentKit and then answered only after
-  the operator's dispatch timeout (a stall), so the operator's client retries the same
-  body: AgentKit has no idempotency key, so the agent may get that task id twice.
+  the operator's dispatch timeout (a stall), and 1% are scheduled and then have their
+  answer cut off (the connection drops mid-answer). Either way the operator's client
+  sends the same body again (and, once its tries are spent, the engine sends the same
+  task id again): AgentKit has no idempotency key, so the agent may get it twice.
 
 Nothing may be lost, and every duplicate must be one docs/reliability.md predicts: a
-task id delivered twice is allowed only if its dispatch was one the simulator stalled
-(the POST retried after a timeout, "at least once, same task id"); any other is a
-problem. Redispatched steps (a lost write or report ending in a step timeout) are
-counted and shown.
+task id delivered twice is allowed only if its dispatch was one the simulator stalled or
+cut off ("at least once, same task id"); any other is a problem. Redispatched steps (a
+lost write or report ending in a step timeout) are counted and shown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from opscore_testbed.chaos.batch import Batch
 from opscore_testbed.chaos.harness import Chaos, Run
 from opscore_testbed.chaos.process_faults import LOSSY
 from opscore_testbed.chaos.scenario import Fault, Row, make_row, under_fault
+from opscore_testbed.chaos.tally import predicted_duplicates
 from opscore_testbed.chaos.workload import mixed_batch
 
 RATE = 0.01
@@ -46,7 +48,7 @@ async def f10_ambiguous_faults(ch: Chaos) -> Row:
         # The write faults are on from the processes' start; these from the first workflow.
         # Both stay on to the end: the row's timings are from here.
         fault.begin()
-        await run.sim.dispatch_faults(stall_rate=RATE, stall_seconds=STALL_S)
+        await run.sim.dispatch_faults(stall_rate=RATE, stall_seconds=STALL_S, reset_rate=RATE)
         fault.end()
 
     operator_env = {
@@ -66,15 +68,16 @@ async def f10_ambiguous_faults(ch: Chaos) -> Row:
             for where in ("after", "before")
         }
     stalled = set(snapshot.get("stalled_task_ids", []))
-    duplicated = outcome.tally.duplicated
-    predicted = sum(count - 1 for task_id, count in duplicated.items() if task_id in stalled)
+    cut_off = set(snapshot.get("reset_task_ids", []))
     row = make_row(
         "F10",
         f"{RATE:.0%} of API writes time out after taking effect, {RATE:.0%} fail before; "
-        f"{RATE:.0%} of dispatches scheduled then stalled past the dispatch timeout",
+        f"{RATE:.0%} of dispatches scheduled then stalled past the dispatch timeout, "
+        f"{RATE:.0%} scheduled then cut off",
         outcome,
         dispatches_stalled=len(stalled),
-        duplicated_predicted=predicted,
+        dispatches_cut_off=len(cut_off),
+        duplicated_predicted=predicted_duplicates(outcome.tally.duplicated, stalled | cut_off),
     )
     row.update(injected)
     return row

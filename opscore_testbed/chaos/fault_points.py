@@ -11,6 +11,8 @@ outcome docs/reliability.md states for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from opscore_testbed.chaos.harness import Chaos, Run
 from opscore_testbed.chaos.process_faults import LOSSY
 from opscore_testbed.chaos.report import promise
 from opscore_testbed.chaos.scenario import Fault, Row, make_row, under_fault, window
+from opscore_testbed.chaos.tally import predicted_duplicates
 from opscore_testbed.chaos.workload import mixed_batch
 from opscore_testbed.processes import ManagedProcess
 
@@ -72,15 +75,20 @@ WINDOWS = (
     # The report is stored, the agent never hears so (and the SDK does not retry): nothing
     # is lost by it. Reports sent while the sidecar restarts are (as in F2).
     Window("F9c", "sidecar.report.after_write", "sidecar", (promise("undelivered_attempts", 0),)),
-    # AgentKit took the task but the operator sees a failure (an ambiguous failure: what
-    # a timeout or a reset after the request was sent looks like once the client's own
-    # retries are spent). The step goes back to the queue and runs again under a *new*
-    # task id: the agent gets the step twice, not recognisable by `opscore_task_id`.
+    # AgentKit took the task but the operator sees a failure that may have taken effect
+    # (what a timeout or a cut-off answer looks like once the client's own tries are
+    # spent). The step goes back to the queue and is sent again under the *same* task
+    # id: the agent gets that task id twice (exactly once more, and recognisably), never
+    # the step under a second id.
     Window(
         "F9d",
         "operator.dispatch.after_accepted",
         "operator",
-        (promise("redispatched_steps", 1), promise("redispatched_steps", 1, at_least=True)),
+        (
+            promise("redispatched_steps", 0),
+            promise("duplicated", 1),
+            promise("duplicated_predicted", 1, at_least=True),
+        ),
         action="fail",
     ),
 )
@@ -116,6 +124,23 @@ async def _logged(log: Path, marker: str, within: float) -> bool:
     return False
 
 
+#: What the operator logs (with the task id, in its JSON `task_id` field) when it will
+#: send a dispatch again under the same id.
+SENT_AGAIN = "AgentKit may have taken it"
+
+
+def _sent_again_under_the_same_id(log: Path) -> set[str]:
+    """The task ids the operator said it would send again under the same id."""
+    if not log.exists():
+        return set()
+    ids = set()
+    for line in log.read_text(errors="replace").splitlines():
+        if SENT_AGAIN in line:
+            with contextlib.suppress(ValueError, AttributeError):
+                ids.add(str(json.loads(line)["task_id"]))
+    return ids
+
+
 async def f9_one(ch: Chaos, spec: Window) -> Row:
     planned = mixed_batch(spec.row.lower(), ch.sizes.workflows, ch.sizes.policy())
     env = {ENV: f"{spec.point}={spec.action}@{spec.on_pass}"}
@@ -147,6 +172,8 @@ async def f9_one(ch: Chaos, spec: Window) -> Row:
     on_sidecar = env if spec.process == "sidecar" else None
     async with ch.running(spec.row, operator_env=on_operator, sidecar_env=on_sidecar) as run:
         outcome = await under_fault(ch, run, planned, inject, failure_reasons=LOSSY)
+        operator_log = run.stack.log_dir / "operator.log"
+        resent = await asyncio.to_thread(_sent_again_under_the_same_id, operator_log)
     fired = exit_codes == [FAULT_EXIT_CODE]
     if not outcome.fault.ended:
         outcome.fault.ended = outcome.fault.started
@@ -157,6 +184,7 @@ async def f9_one(ch: Chaos, spec: Window) -> Row:
         outcome,
         fault_point_fired=fired,
         exit_code=exit_codes[0] if exit_codes and spec.action == "crash" else None,
+        duplicated_predicted=predicted_duplicates(outcome.tally.duplicated, resent),
         promises=(promise("fault_point_fired", True), *spec.promises),
     )
 

@@ -94,8 +94,10 @@ class Simulator:
             "POST", "/sim/outage", {"seconds": seconds, "mode": mode, "delay_seconds": delay}
         )
 
-    async def dispatch_faults(self, *, stall_rate: float, stall_seconds: float) -> None:
-        body = {"stall_rate": stall_rate, "stall_seconds": stall_seconds}
+    async def dispatch_faults(
+        self, *, stall_rate: float, stall_seconds: float, reset_rate: float = 0.0
+    ) -> None:
+        body = {"stall_rate": stall_rate, "stall_seconds": stall_seconds, "reset_rate": reset_rate}
         await self._call("POST", "/sim/dispatch-faults", body)
 
     async def forget(self) -> int:

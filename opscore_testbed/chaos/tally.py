@@ -188,6 +188,13 @@ def check_against_ledger(
                 result.unconfirmed_successes.append(f"{name}: no delivery of {missing or 'any'}")
 
 
+def predicted_duplicates(duplicated: dict[str, int], allowed: set[str]) -> int:
+    """How many of the extra deliveries in `duplicated` (task id -> times received) are
+    of task ids in `allowed`: the ones a scenario knows may be sent twice (a dispatch
+    whose answer was lost). `report.problems` fails a row with more duplicates than this."""
+    return sum(count - 1 for task_id, count in duplicated.items() if task_id in allowed)
+
+
 def redispatched_steps(tasks: list[dict[str, Any]], excluded: set[str]) -> int:
     """Steps received under more than one task id (workflows in `excluded` left out)."""
     ids: dict[tuple[str, str], set[str]] = defaultdict(set)

@@ -12,13 +12,14 @@ finishes. With `check=True` every pass is also checked against the engine's inva
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from opscore_logic.agent_model import AgentReport
-from opscore_logic.engine import Decision, Dispatch, WorkflowRef, reconcile
+from opscore_logic.engine import Decision, Dispatch, FailedDispatch, WorkflowRef, reconcile
 from opscore_logic.graph import dependencies
 from opscore_logic.selection import AgentView, step_fits
 from opscore_logic.workflow_model import (
@@ -158,6 +159,9 @@ class Answer:
     output: dict[str, Any] | None = None
     silent: bool = False  # never reports (the step can only time out)
     refused: str | None = None  # AgentKit does not take the task (failed_dispatches)
+    # the POST's answer is lost: the engine hears of a failure that AgentKit may have
+    # taken (and must send the same task id again, the only id allowed to repeat)
+    answer_lost: bool = False
     out_of_order: bool = False  # reference agent: idle is received before active
 
 
@@ -225,7 +229,9 @@ class World:
         self.last_dispatch: dict[str, datetime] = {}
         self.reports: dict[str, list[AgentReport]] = {a: [] for a in self.agents}
         self.arrivals: list[tuple[datetime, str, AgentReport]] = []
-        self.refused: dict[str, str] = {}  # failed_dispatches waiting for the next pass
+        self.refused: dict[str, FailedDispatch] = {}  # failed_dispatches for the next pass
+        # task id -> how often its answer was lost: the only ids that may repeat, once each
+        self.unconfirmed: Counter[str] = Counter()
         self.decisions: list[Decision] = []
         self.dispatches: list[Dispatch] = []
         self.task_ids: set[str] = set()
@@ -299,7 +305,11 @@ class World:
     def _schedule(self, dispatch: Dispatch) -> None:
         answer = self.answer(dispatch, self)
         if answer.refused is not None:
-            self.refused[dispatch.task_id] = answer.refused
+            self.refused[dispatch.task_id] = FailedDispatch(answer.refused)
+            return
+        if answer.answer_lost:
+            self.refused[dispatch.task_id] = FailedDispatch("ReadTimeout", maybe_delivered=True)
+            self.unconfirmed[dispatch.task_id] += 1
             return
         if answer.silent:
             return
@@ -398,7 +408,7 @@ class World:
                     raise InvariantError(
                         f"{dispatch.step} dispatched while {dep} is {entries[dep].phase}"
                     )
-            if dispatch.task_id in self.task_ids:
+            if dispatch.task_id in self.task_ids and dispatch.task_id not in self.unconfirmed:
                 raise InvariantError(f"task id {dispatch.task_id} reused")
         for name, tasks in self.ledger.items():
             if len(tasks) > self.agents[name].slots:

@@ -20,7 +20,7 @@ from engine_harness import (
     succeeded_condition,
 )
 
-from opscore_logic.engine import DISPATCH_RETRY_SECONDS
+from opscore_logic.engine import DISPATCH_RETRY_SECONDS, Dispatch, FailedDispatch
 from opscore_logic.workflow_model import StepPhase, WorkflowPhase
 
 
@@ -239,7 +239,7 @@ def test_a_refused_dispatch_goes_back_to_pending_without_spending_a_retry() -> N
         first.status,
         [agent("x", free=0)],
         T0 + seconds(1),
-        failed_dispatches={task: "404 agent not found"},
+        failed_dispatches={task: FailedDispatch("404 agent not found")},
     )
     s = entry(d.status, "s")
     assert (s.phase, s.reason, s.retries) == (StepPhase.PENDING, "DispatchFailed", 0)
@@ -262,10 +262,78 @@ def test_a_refused_dispatch_is_sent_again_with_a_new_task_id() -> None:
     assert world.status.retries_used == 0
 
 
+def test_a_dispatch_agentkit_may_have_taken_is_sent_again_under_the_same_task_id() -> None:
+    sent: list[str] = []
+
+    def first_answer_lost(dispatch: Dispatch, world: World) -> Answer:
+        sent.append(dispatch.task_id)
+        return Answer(answer_lost=len(sent) == 1)
+
+    world = simulate(spec(step("s", retries=0)), [SimAgent("x")], answer=first_answer_lost)
+    assert [x.task_id for x in world.dispatches] == ["uid-1:s:0:1", "uid-1:s:0:1"]
+    s = entry(world.status, "s")
+    assert (s.phase, s.attempt, s.retries) == (StepPhase.SUCCEEDED, 1, 0)
+    assert world.status.retries_used == 0
+
+
+def test_an_unconfirmed_dispatch_waits_in_pending_and_says_it_will_be_resent() -> None:
+    wf = spec(step("s", agent="x", retries=0))
+    first = once(wf, agents=[agent("x")])
+    task = entry(first.status, "s").task_id
+    assert task is not None
+    lost = FailedDispatch("ReadTimeout: timed out", maybe_delivered=True)
+    d = once(
+        wf, first.status, [agent("x", free=0)], T0 + seconds(1), failed_dispatches={task: lost}
+    )
+    s = entry(d.status, "s")
+    assert (s.phase, s.reason, s.attempt, s.retries) == (
+        StepPhase.PENDING,
+        "DispatchUnconfirmed",
+        0,
+        0,
+    )
+    assert s.message == (
+        f"AgentKit may have taken task {task} (its answer was lost: ReadTimeout: timed out);"
+        " sending it again under the same task id"
+    )
+    assert [(e.reason, e.type) for e in d.events] == [("DispatchUnconfirmed", "Warning")]
+
+
+def test_the_same_task_id_goes_back_to_the_same_agent_when_it_is_free() -> None:
+    wf = spec(step("s", retries=0))
+    first = once(wf, agents=[agent("x"), agent("y")])
+    s = entry(first.status, "s")
+    assert (s.agent, s.task_id) == ("x", "uid-1:s:0:1")
+    lost = {"uid-1:s:0:1": FailedDispatch("ReadError", maybe_delivered=True)}
+    # y was never dispatched to, so the usual order would give it the step
+    agents = [agent("x", last=T0), agent("y")]
+    requeued = once(wf, first.status, agents, T0, failed_dispatches=lost)
+    later = T0 + seconds(DISPATCH_RETRY_SECONDS)
+    assert [x.agent for x in once(spec(step("t")), agents=agents).dispatches] == ["y"]
+    again = once(wf, requeued.status, agents, later)
+    assert [(x.agent, x.task_id) for x in again.dispatches] == [("x", "uid-1:s:0:1")]
+
+
+def test_the_same_task_id_goes_to_another_agent_when_its_first_is_busy() -> None:
+    wf = spec(step("s", retries=0))
+    first = once(wf, agents=[agent("x"), agent("y")])
+    lost = {"uid-1:s:0:1": FailedDispatch("ReadError", maybe_delivered=True)}
+    requeued = once(wf, first.status, [agent("x"), agent("y")], T0, failed_dispatches=lost)
+    later = T0 + seconds(DISPATCH_RETRY_SECONDS)
+    again = once(wf, requeued.status, [agent("x", free=0), agent("y")], later)
+    assert [(x.agent, x.task_id) for x in again.dispatches] == [("y", "uid-1:s:0:1")]
+
+
 def test_failed_dispatches_for_other_tasks_change_nothing() -> None:
     wf = spec(step("s", agent="x"))
     first = once(wf, agents=[agent("x")])
-    d = once(wf, first.status, [agent("x", free=0)], T0, failed_dispatches={"other:task": "boom"})
+    d = once(
+        wf,
+        first.status,
+        [agent("x", free=0)],
+        T0,
+        failed_dispatches={"other:task": FailedDispatch("boom")},
+    )
     assert d.status == first.status
     assert d.releases == []
     assert d.dispatches == []

@@ -79,6 +79,42 @@ async def test_outages_are_retried_with_the_same_task_then_reported(
     assert {json.loads(r.content)["opscore_task_id"] for r in seen} == {"t-1"}
 
 
+@pytest.mark.parametrize(
+    ("failure", "maybe_delivered"),
+    [
+        (httpx.Response(503, json={"detail": "AgentKit is unavailable."}), False),
+        (httpx.ConnectError("connection refused"), False),
+        (httpx.ConnectTimeout("no SYN-ACK"), False),
+        (httpx.PoolTimeout("no free connection"), False),
+        (httpx.WriteError("broken pipe while sending"), False),
+        (httpx.ReadTimeout("sent, no answer"), True),
+        (httpx.ReadError("connection reset by peer"), True),
+        (httpx.RemoteProtocolError("server disconnected mid-answer"), True),
+    ],
+)
+async def test_a_failure_says_whether_agentkit_may_have_taken_the_task(
+    failure: httpx.Response | Exception, maybe_delivered: bool
+) -> None:
+    handler, _ = sequence(failure)
+    result = await client(handler, attempts=2).run("a", MESSAGE)
+    assert (result.outcome, result.maybe_delivered) == ("unreachable", maybe_delivered)
+
+
+async def test_one_lost_answer_makes_the_whole_dispatch_maybe_delivered() -> None:
+    handler, seen = sequence(
+        httpx.ReadTimeout("sent, no answer"),
+        httpx.ConnectError("refused"),
+        httpx.Response(503, json={"detail": "down"}),
+    )
+    result = await client(handler, attempts=3).run("a", MESSAGE)
+    assert (result.outcome, result.reason, result.maybe_delivered) == (
+        "unreachable",
+        "ServerError",
+        True,
+    )
+    assert len(seen) == 3
+
+
 async def test_a_retry_that_gets_through_is_scheduled() -> None:
     handler, seen = sequence(httpx.ConnectError("refused"), httpx.Response(202, json=SCHEDULED))
     assert (await client(handler).run("a", MESSAGE)).ok

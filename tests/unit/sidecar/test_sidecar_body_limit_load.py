@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from opscore_sidecar.middleware import BodyLimitMiddleware
-from opscore_testbed.agentkit_sim import bind_socket
+from opscore_testbed.asgi_serving import bind_socket
 from opscore_testbed.chaos.rawhttp import declared_post
 
 pytestmark = pytest.mark.timeout(120)

@@ -30,14 +30,13 @@ from starlette.datastructures import Headers
 from opscore_testbed.agentkit_sim import (
     RunningSimulator,
     SimSettings,
-    bind_socket,
     create_app,
     parse_agent_option,
     parse_args,
     run_simulator,
-    serve_app,
 )
 from opscore_testbed.agentkit_sim_agents import AgentSpec
+from opscore_testbed.asgi_serving import bind_socket, serve_app
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opscore_testbed.bench.apimetrics import WriteCounts, parse_write_counts
-from opscore_testbed.chaos.tally import judge, redispatched_steps, tally
+from opscore_testbed.chaos.tally import judge, predicted_duplicates, redispatched_steps, tally
 from opscore_testbed.chaos.workload import FAILED, SUCCEEDED, Planned
 
 
@@ -128,6 +128,13 @@ def test_a_step_received_under_two_task_ids_is_redispatched() -> None:
 def test_the_same_task_id_twice_is_a_duplicate_not_a_redispatch() -> None:
     tasks = [task("a", "s1", "u:s1:0:1"), task("a", "s1", "u:s1:0:1")]
     assert redispatched_steps(tasks, set()) == 0
+
+
+def test_only_extra_deliveries_of_allowed_task_ids_are_predicted() -> None:
+    duplicated = {"a": 2, "b": 3, "c": 2}
+    assert predicted_duplicates(duplicated, {"a", "b", "z"}) == 3
+    assert predicted_duplicates(duplicated, set()) == 0
+    assert predicted_duplicates({}, {"a"}) == 0
 
 
 def test_steps_of_the_same_name_in_two_workflows_are_counted_apart() -> None:
