@@ -178,6 +178,7 @@ KINDS = [
             _col("Capabilities", ".spec.capabilities", priority=1),
             _col("Succeeded", ".status.tasksSucceeded", "integer", priority=1),
             _col("Failed", ".status.tasksFailed", "integer", priority=1),
+            _col("Tokens", ".status.usage.totalTokens", "integer", priority=1),
             _col("Last-Error", ".status.lastError", priority=1),
         ],
     ),
@@ -196,6 +197,8 @@ KINDS = [
             _col("Message", ".status.message"),
             _col("Started", ".status.startTime", "date", priority=1),
             _col("Finished", ".status.completionTime", "date", priority=1),
+            _col("Tokens", ".status.usage.totalTokens", "integer", priority=1),
+            _col("Cost", ".status.usage.cost", priority=1),
         ],
     ),
     Kind(

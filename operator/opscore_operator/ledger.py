@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from opscore_logic.usage import Usage, total
 from opscore_logic.workflow_model import StepPhase, WorkflowStatus
 from opscore_operator.store import Key
 
@@ -33,6 +34,9 @@ class Ledger:
         self.last_dispatch: dict[Key, datetime] = {}
         self._succeeded: dict[Key, int] = defaultdict(int)
         self._failed: dict[Key, int] = defaultdict(int)
+        # Usage of ended attempts not yet in the agent's status: (attributed, unattributed)
+        # per ended attempt, oldest first (see `usage_deltas`).
+        self._usage: dict[Key, list[tuple[Usage, Usage]]] = defaultdict(list)
         # Told the agent whose tasks in flight (or last dispatch) changed.
         self.listeners: list[Callable[[Key], None]] = []
 
@@ -72,6 +76,28 @@ class Ledger:
         into it), with the agent's next status write."""
         self._succeeded[agent] += succeeded
         self._failed[agent] += failed
+
+    def add_usage(self, agent: Key, *, attributed: Usage, unattributed: Usage) -> None:
+        """Usage of an attempt whose end is in its workflow's status, to add to the
+        agent's status counters with its next write."""
+        if attributed.is_empty() and unattributed.is_empty():
+            return
+        self._usage[agent].append((attributed, unattributed))
+
+    def usage_deltas(self, agent: Key) -> tuple[int, Usage, Usage]:
+        """(how many pending entries, their attributed sum, their unattributed sum)."""
+        pending = list(self._usage.get(agent, ()))
+        return (
+            len(pending),
+            total(a for a, _ in pending),
+            total(u for _, u in pending),
+        )
+
+    def settle_usage(self, agent: Key, entries: int) -> None:
+        """The agent's status now includes the oldest `entries`: stop carrying them."""
+        pending = self._usage.get(agent)
+        if pending is not None:
+            del pending[:entries]
 
     # -- writing ------------------------------------------------------------------------
 

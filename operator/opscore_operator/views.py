@@ -105,6 +105,7 @@ def agent_view(
         offline=state is AgentState.OFFLINE,
         last_dispatch_at=ledger.last_dispatch.get(key),
         reports=reports,
+        tasks_in_flight=active,
     )
     return view, heartbeat_deadline(spec, reports)
 
