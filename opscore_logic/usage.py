@@ -89,8 +89,10 @@ class Usage(WireModel):
     input_tokens: int = Field(default=0, ge=0, description="Input (prompt) tokens.")
     output_tokens: int = Field(default=0, ge=0, description="Output (completion) tokens.")
     total_tokens: int = Field(default=0, ge=0, description="All tokens.")
-    cost: dict[Currency, float] = Field(
-        default_factory=dict, description="Cost per ISO 4217 currency."
+    # Keys are not constrained in the schema (the API server refuses `propertyNames`);
+    # they come from `ReportedUsage.currency`, which is.
+    cost: dict[str, float] = Field(
+        default_factory=dict, description="Cost per ISO 4217 currency code."
     )
     reports: int = Field(default=0, ge=0, description="Reports with usage counted in it.")
 

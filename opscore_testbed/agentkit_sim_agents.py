@@ -65,6 +65,9 @@ class AgentSpec(BaseModel):
     #: an ambiguous retry), and the agent's reports of the next N tasks are lost.
     deliver_twice_next: int = Field(default=0, ge=0)
     drop_reports_next: int = Field(default=0, ge=0)
+    #: `details.usage` each task's final report (idle or error) carries, sent as it is (so a
+    #: test can also send one Ops-Core must refuse); None: no usage, as the reference agent.
+    usage: dict[str, Any] | None = None
 
 
 class AgentPatch(BaseModel):
@@ -80,6 +83,7 @@ class AgentPatch(BaseModel):
     dispatch_delay_seconds: float | None = Field(default=None, ge=0.0)
     deliver_twice_next: int | None = Field(default=None, ge=0)
     drop_reports_next: int | None = Field(default=None, ge=0)
+    usage: dict[str, Any] | None = None
 
 
 def take_one(agent: SimulatedAgent, counter: str, message_type: str | None) -> bool:
@@ -303,10 +307,10 @@ class AgentFleet:
             return TaskOutcome(
                 status_code=500,
                 answer={"detail": error},
-                reports=[("error", error | correlation)],
+                reports=[("error", error | correlation | _usage_of(spec))],
                 task_id=task_id if isinstance(task_id, str) else None,
             )
-        idle_details: dict[str, Any] = dict(correlation)
+        idle_details: dict[str, Any] = dict(correlation) | _usage_of(spec)
         if correlation:
             idle_details["output"] = {"echo": message.get("payload"), "agent": spec.name}
         return TaskOutcome(
@@ -346,6 +350,11 @@ class AgentFleet:
                         await asyncio.sleep(remaining)
         finally:
             agent.tasks_completed += 1
+
+
+def _usage_of(spec: AgentSpec) -> dict[str, Any]:
+    """The usage detail of a task's final report ({} when the agent reports none)."""
+    return {} if spec.usage is None else {"usage": dict(spec.usage)}
 
 
 def _task_name(message: dict[str, Any]) -> str:
