@@ -10,6 +10,7 @@ from engine_harness import T0, agent, entry, once, phases, report, seconds, spec
 
 from opscore_logic.agent_model import AgentReport
 from opscore_logic.budget import Budget, OnExceeded
+from opscore_logic.decision import Decision
 from opscore_logic.reasons import StepReason, WorkflowReason
 from opscore_logic.selection import AgentView
 from opscore_logic.usage import Usage
@@ -60,7 +61,8 @@ def test_usage_without_a_task_id_is_the_only_running_tasks() -> None:
     x = agent("x", idle(None, 1, tokens_in=7, tokens_out=3))
     d = once(CHAIN, status, [in_flight(x, 1)], T0 + seconds(2))
     usage = entry(d.status, "a").usage
-    assert usage is not None and usage.total_tokens == 10
+    assert usage is not None
+    assert usage.total_tokens == 10
 
 
 def test_usage_without_a_task_id_while_the_agent_runs_several_tasks_is_unattributed() -> None:
@@ -85,7 +87,8 @@ def test_usage_of_another_task_is_not_counted_on_this_step() -> None:
     )
     d = once(CHAIN, status, [in_flight(x, 2)], T0 + seconds(3))
     usage = entry(d.status, "a").usage
-    assert usage is not None and usage.total_tokens == 2
+    assert usage is not None
+    assert usage.total_tokens == 2
 
 
 def test_a_pass_over_a_written_end_counts_nothing_again() -> None:
@@ -99,7 +102,8 @@ def test_a_pass_over_a_written_end_counts_nothing_again() -> None:
     ended = once(wf, status, [in_flight(x, 1)], T0 + seconds(2)).status
     again = once(wf, ended, [in_flight(x, 0)], T0 + seconds(3))
     assert again.status.usage == ended.usage
-    assert ended.usage is not None and ended.usage.total_tokens == 10
+    assert ended.usage is not None
+    assert ended.usage.total_tokens == 10
     assert again.releases == []
 
 
@@ -118,12 +122,15 @@ def test_a_retried_step_keeps_the_usage_of_its_failed_attempt() -> None:
     )
     retried = once(wf, status, [in_flight(agent("x", failing), 1)], T0 + seconds(2)).status
     second = entry(retried, "a").task_id
-    assert second is not None and second != first
+    assert second is not None
+    assert second != first
     x = agent("x", failing, idle(second, 3, tokens_in=1, tokens_out=1))
     d = once(wf, retried, [in_flight(x, 1)], T0 + seconds(4))
     usage = entry(d.status, "a").usage
     assert entry(d.status, "a").phase is StepPhase.SUCCEEDED
-    assert usage is not None and usage.total_tokens == 12 and usage.reports == 2
+    assert usage is not None
+    assert usage.total_tokens == 12
+    assert usage.reports == 2
 
 
 FAN = spec(
@@ -134,7 +141,7 @@ FAN = spec(
 TOKEN_BUDGET = Budget(max_tokens=100)
 
 
-def over_budget_after_a(wf: WorkflowSpec) -> tuple[WorkflowStatus, Any]:
+def over_budget_after_a(wf: WorkflowSpec) -> Decision:
     status = running(wf, agent("x"), agent("y"))
     task = entry(status, "a").task_id
     assert task is not None
@@ -146,7 +153,7 @@ def over_budget_after_a(wf: WorkflowSpec) -> tuple[WorkflowStatus, Any]:
 
 def test_a_spent_budget_dispatches_nothing_more_while_a_running_step_finishes() -> None:
     wf = FAN.model_copy(update={"budget": TOKEN_BUDGET})
-    _, d = over_budget_after_a(wf)
+    d = over_budget_after_a(wf)
     assert d.dispatches == []
     assert phases(d.status) == {
         "a": StepPhase.SUCCEEDED,
@@ -154,13 +161,14 @@ def test_a_spent_budget_dispatches_nothing_more_while_a_running_step_finishes() 
         "c": StepPhase.PENDING,
     }
     assert d.status.phase is WorkflowPhase.RUNNING
-    assert d.status.message is not None and "budget exceeded" in d.status.message
+    assert d.status.message is not None
+    assert "budget exceeded" in d.status.message
     assert [e.reason for e in d.events if e.reason == "BudgetExceeded"] == ["BudgetExceeded"]
 
 
 def test_the_run_fails_budget_exceeded_once_the_running_step_ended_and_counts_its_usage() -> None:
     wf = FAN.model_copy(update={"budget": TOKEN_BUDGET})
-    _, d = over_budget_after_a(wf)
+    d = over_budget_after_a(wf)
     b_task = entry(d.status, "b").task_id
     assert b_task is not None
     y = agent("y", idle(b_task, 3, tokens_in=4, tokens_out=1))
@@ -169,7 +177,8 @@ def test_the_run_fails_budget_exceeded_once_the_running_step_ended_and_counts_it
     assert end.status.phase is WorkflowPhase.FAILED
     cond = next(c for c in end.status.conditions if c.type == "Succeeded")
     assert cond.reason == WorkflowReason.BUDGET_EXCEEDED
-    assert end.status.usage is not None and end.status.usage.total_tokens == 115
+    assert end.status.usage is not None
+    assert end.status.usage.total_tokens == 115
     assert entry(end.status, "c").phase is StepPhase.CANCELLED
     assert entry(end.status, "c").reason == StepReason.BUDGET_EXCEEDED
     assert [e.reason for e in end.events if e.reason == "BudgetExceeded"] == []
@@ -189,7 +198,7 @@ def test_a_cost_budget_counts_only_its_currency() -> None:
 
 def test_on_exceeded_suspend_suspends_the_run_until_the_budget_is_raised() -> None:
     wf = FAN.model_copy(update={"budget": Budget(max_tokens=100, on_exceeded=OnExceeded.SUSPEND)})
-    status, d = over_budget_after_a(wf)
+    d = over_budget_after_a(wf)
     assert d.status.phase is WorkflowPhase.SUSPENDED
     assert d.dispatches == []
     raised = wf.model_copy(update={"budget": Budget(max_tokens=1000)})
@@ -200,7 +209,7 @@ def test_on_exceeded_suspend_suspends_the_run_until_the_budget_is_raised() -> No
 
 
 def test_a_template_budget_applies_when_the_workflow_sets_none() -> None:
-    _, d = over_budget_after_a(FAN)
+    d = over_budget_after_a(FAN)
     assert [x.step for x in d.dispatches] == ["c"]  # no budget at all: c starts
     status = running(FAN, agent("x"), agent("y"))
     task = entry(status, "a").task_id
