@@ -66,7 +66,8 @@ def wait_agent_usage(stack: OpsCoreStack, agent: str, field: str, tokens: int) -
         return int((seen[0].get(field) or {}).get("totalTokens") or 0) >= tokens
 
     wait_until(reached, timeout=30, interval=0.2, what=f"{agent} {field} at {tokens} tokens")
-    return seen[0][field]
+    usage: dict[str, Any] = seen[0][field]
+    return usage
 
 
 def test_usage_with_task_ids_is_counted_on_each_step_the_run_and_the_agents(

@@ -146,9 +146,7 @@ def over_budget_after_a(wf: WorkflowSpec) -> Decision:
     task = entry(status, "a").task_id
     assert task is not None
     x = agent("x", idle(task, 1, tokens_in=90, tokens_out=20))
-    return status, once(
-        wf, status, [in_flight(x, 1), in_flight(agent("y", free=0), 1)], T0 + seconds(2)
-    )
+    return once(wf, status, [in_flight(x, 1), in_flight(agent("y", free=0), 1)], T0 + seconds(2))
 
 
 def test_a_spent_budget_dispatches_nothing_more_while_a_running_step_finishes() -> None:
