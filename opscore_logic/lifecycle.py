@@ -22,8 +22,8 @@ not seen it end, so the agent is working on it, even while its last report still
 
 The rule after it is the converse: an `active` received between Ops-Core's last dispatch
 to the agent and the end of its last task, when nothing Ops-Core gave it is in flight any
-more, was about that task, and the task has ended in Ops-Core's eyes (its attempt timed out, or its workflow was
-deleted). That happens when the `idle` after it was lost (the SDK never retries a report
+more, was about that task, and the task has ended in Ops-Core's eyes (its attempt timed
+out, or its workflow was deleted). That happens when the `idle` after it was lost (the SDK never retries a report
 the sidecar could not take: a sidecar restart or an API server outage). Holding the agent
 `Active` until it reports again would take it out of service for good, since a reference
 agent reports only around work it is given. The cost: an agent that really is still busy

@@ -92,7 +92,8 @@ class AgentPatch(BaseModel):
 
 def take_one(agent: SimulatedAgent, counter: str, message_type: str | None) -> bool:
     """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`,
-    `lose_last_report_next`) says this workflow task is one to misbehave on; other messages never count."""
+    `lose_last_report_next`) says this workflow task is one to misbehave on; other
+    messages never count."""
     left = int(getattr(agent.spec, counter))
     if message_type != WORKFLOW_TASK or left <= 0:
         return False
