@@ -23,18 +23,15 @@ not seen it end, so the agent is working on it, even while its last report still
 The rule after it is the converse: an `active` received between Ops-Core's last dispatch
 to the agent and the end of its last task, when nothing Ops-Core gave it is in flight any
 more, was about that task, and the task has ended in Ops-Core's eyes (its attempt timed
-out, or its workflow was deleted). That happens when the `idle` after it was lost (the SDK never retries a report
-the sidecar could not take: a sidecar restart or an API server outage). Holding the agent
-`Active` until it reports again would take it out of service for good, since a reference
-agent reports only around work it is given. The cost: an agent that really is still busy
-with the abandoned task may be given the next one (as with a retry sent to it). The last
-dispatch is known to this operator process only (after a restart, such an agent stays
-`Active` until it reports again: docs/reliability.md). An `active` received after the
-last task ended is work Ops-Core did not give it, and holds the agent as before.
-
-"Silent" is measured from when the sidecar *received* the last report, not from the
-agent's own timestamp, so a skewed agent clock cannot keep an agent alive or kill it. The
-next report ends Offline at once (there is no separate "recovering" state).
+out, or its workflow was deleted). That happens when the `idle` after it was lost (the
+SDK never retries a report the sidecar could not take: a sidecar restart or an API server
+outage). Holding the agent `Active` until it reports again would take it out of service
+for good, since a reference agent reports only around work it is given. The cost: an
+agent that really is still busy with the abandoned task may be given the next one (as
+with a retry sent to it). The last dispatch is known to this operator process only (after
+a restart, such an agent stays `Active` until it reports again: docs/reliability.md). An
+`active` received after the last task ended is work Ops-Core did not give it, and holds
+the agent as before.
 
 `Available` (heard from recently): True/Reporting while the last report is younger than
 the heartbeat timeout; False/NoReports before the first report, False/HeartbeatTimeout
