@@ -129,7 +129,7 @@ def plan(
     following = next_fire_time(spec.schedule, zone, now)
     base = SchedulePlan(
         delete=tuple(delete),
-        last_schedule_time=last_schedule_time,
+        last_schedule_time=max(acted) if acted else None,
         active=active,
     )
     if spec.suspend:

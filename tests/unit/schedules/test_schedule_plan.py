@@ -34,8 +34,9 @@ def spec(schedule: str = "* * * * *", **fields: Any) -> WorkflowScheduleSpec:
 def run(minute: int, phase: WorkflowPhase | None = WorkflowPhase.RUNNING) -> Run:
     fired = T0 + timedelta(minutes=minute)
     done = fired + timedelta(seconds=30) if phase is not None and phase.finished else None
-    return Run(name=run_name("nightly", fired), scheduled_time=fired, phase=phase,
-               completion_time=done)
+    return Run(
+        name=run_name("nightly", fired), scheduled_time=fired, phase=phase, completion_time=done
+    )
 
 
 def decide(
@@ -201,3 +202,10 @@ def test_the_last_success_is_the_succeeded_run_that_finished_last() -> None:
     assert found is not None
     assert found.name == run(3).name
     assert last_success(runs[1:]) is None
+
+
+def test_the_last_schedule_time_is_taken_from_a_run_whose_status_write_was_lost() -> None:
+    decided = decide(
+        spec(), now=T0 + timedelta(seconds=5), last=T0 - timedelta(minutes=1), runs=[run(0)]
+    )
+    assert decided.last_schedule_time == T0
