@@ -61,6 +61,17 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 # Busy 2-core machines need the full minute for the apiserver's post-start hooks.
 STARTUP_TIMEOUT = 60.0
 STATE_FILE = "state.json"
+# Writes at Metadata level (user, verb, resource, code; no bodies), nothing else: the cheapest
+# policy that attributes every write to its writer (opscore_testbed/bench/audit.py reads it).
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
 # The controllers that make a bare apiserver behave like a cluster for an operator: owner
 # references are collected, namespaces finish deleting, and namespaces get their default
 # ServiceAccount. Legacy token Secrets (serviceaccount-token-controller) are not needed:
@@ -149,8 +160,11 @@ class ControlPlane(StartStop):
         *,
         bin_dir: Path | None = None,
         startup_timeout: float = STARTUP_TIMEOUT,
+        audit: bool = False,
     ) -> None:
         self._bin_dir = bin_dir
+        #: Whether kube-apiserver writes an audit log of every write (see `audit_log`).
+        self.audit = audit
         self.startup_timeout = startup_timeout
         self._work_dir: Path | None = work_dir.resolve() if work_dir is not None else None
         self._processes: list[ManagedProcess] = []
@@ -175,6 +189,13 @@ class ControlPlane(StartStop):
     def kubeconfig(self) -> Path:
         """Admin kubeconfig: client certificate in group system:masters."""
         return self.work_dir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path | None:
+        """The API server's audit log (JSON lines, one per write request at Metadata level:
+        who, verb, resource, code), or None when started without `audit=True`. Off by
+        default: every write then costs the API server one more synchronous log line."""
+        return self.work_dir / "logs" / "audit.log" if self.audit else None
 
     @property
     def server(self) -> str:
@@ -332,12 +353,28 @@ class ControlPlane(StartStop):
                 # The `kubernetes` Service cannot point at a loopback address (Endpoints
                 # validation rejects it every 10 s); nothing in-cluster needs it here.
                 "--endpoint-reconciler-type=none",
+                *self._audit_args(),
             ],
         )
         apiserver.wait_for_http(
             f"{self.server}/readyz", timeout=self.startup_timeout, verify=self._admin_ssl()
         )
         self._ready("kube-apiserver", started)
+
+    def _audit_args(self) -> list[str]:
+        """Audit writes only, at Metadata level (no bodies), one line per request when its
+        response is sent; blocking mode, so a line is in the file before the client has
+        its answer and a reader after a quiet period misses nothing."""
+        if self.audit_log is None:
+            return []
+        policy = self.work_dir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+        ]
 
     def _start_controller_manager(self, bin_dir: Path) -> None:
         port = self._ports["controller_manager"]

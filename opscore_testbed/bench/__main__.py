@@ -12,15 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from opscore_testbed.bench import report, scenarios
+from opscore_testbed.bench import report
+from opscore_testbed.bench.ceiling import b0_ceiling
+from opscore_testbed.bench.common import SIZES, Bench, Row, Sizes
+from opscore_testbed.bench.drain import b1_drain, b2_rate
+from opscore_testbed.bench.ingestion import b4_ingestion
 from opscore_testbed.bench.kube import BenchKube
+from opscore_testbed.bench.latency import b3_latency, s_sequential
+from opscore_testbed.bench.scale import b5_scale
+from opscore_testbed.bench.spread import fold
 from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, install_crds
 
@@ -32,48 +41,76 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: Scenarios `make bench` repeats `Sizes.repeats` times (S and B5 run once: B5 alone takes
+#: minutes at full size, and S is the idle-system reference, not a load figure).
+REPEATED = {"B0", "B1", "B2", "B3", "B4"}
+
+Scenario = Callable[[], Awaitable[list[Row]]]
+
+
 async def run(
-    cp: ControlPlane, sizes: scenarios.Sizes, wanted: set[str], log_dir: Path
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    cp: ControlPlane, sizes: Sizes, wanted: set[str], log_dir: Path, *, profile: bool = False
+) -> tuple[list[Row], dict[str, Any]]:
     kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
-    bench = scenarios.Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir)
-    rows: list[dict[str, Any]] = []
+    bench = Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir, profile=profile)
+    rows: list[Row] = []
     ceiling: float | None = None
+
+    async def one(row: Awaitable[Row]) -> list[Row]:
+        return [await row]
+
     try:
         if "S" in wanted:
-            rows.append(await scenarios.s_sequential(bench, runs=20 if sizes.b1_agents > 5 else 3))
-            _show(rows[-1])
+            rows += await _repeat(
+                "S", 1, lambda: one(s_sequential(bench, runs=20 if sizes.b1_agents > 5 else 3))
+            )
         if "B0" in wanted:
-            rows.append(await scenarios.b0_ceiling(bench))
+            rows += await _repeat("B0", sizes.repeats, lambda: one(b0_ceiling(bench)))
             ceiling = rows[-1]["status_patches_per_s"]
-            _show(rows[-1])
         if "B1" in wanted:
-            for row in await scenarios.b1_drain(bench, ceiling):
-                rows.append(row)
-                _show(row)
+            rows += await _repeat("B1", sizes.repeats, lambda: b1_drain(bench, ceiling))
         if "B2" in wanted:
-            rows.append(await scenarios.b2_rate(bench))
-            _show(rows[-1])
+            rows += await _repeat("B2", sizes.repeats, lambda: one(b2_rate(bench)))
         if "B3" in wanted:
-            for row in await scenarios.b3_latency(bench):
-                rows.append(row)
-                _show(row)
+            rows += await _repeat("B3", sizes.repeats, lambda: b3_latency(bench))
         if "B4" in wanted:
-            rows.append(await scenarios.b4_ingestion(bench, ceiling))
-            _show(rows[-1])
-            rows.append(await scenarios.b4_ingestion(bench, ceiling, heartbeats_only=True))
-            _show(rows[-1])
+
+            async def b4_both() -> list[Row]:
+                return [
+                    await b4_ingestion(bench, ceiling),
+                    await b4_ingestion(bench, ceiling, heartbeats_only=True),
+                ]
+
+            rows += await _repeat("B4", sizes.repeats, b4_both)
         if "B5" in wanted:
-            rows.append(await scenarios.b5_scale(bench))
-            _show(rows[-1])
+            rows += await _repeat("B5", 1, lambda: one(b5_scale(bench)))
     finally:
         await kube.aclose()
     return rows, bench.series
 
 
+async def _repeat(name: str, times: int, scenario: Scenario) -> list[Row]:
+    """Run `scenario` `times` times (once unless it is in REPEATED) and fold each of its
+    rows into median and min-max (`spread.fold`)."""
+    times = times if name in REPEATED else 1
+    by_name: dict[str, list[Row]] = {}
+    for attempt in range(times):
+        if times > 1:
+            print(f"  {name} run {attempt + 1}/{times}", flush=True)
+        for row in await scenario():
+            by_name.setdefault(row["scenario"], []).append(row)
+            _show(row)
+    folded = [fold(runs) for runs in by_name.values()]
+    if times > 1:
+        for row in folded:
+            _show(row)
+    return folded
+
+
 def _show(row: dict[str, Any]) -> None:
     print(
-        f"  {row['scenario']}: " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "scenario"),
+        f"  {row['scenario']}: "
+        + ", ".join(f"{k}={v}" for k, v in row.items() if k not in report.NOT_SHOWN),
         flush=True,
     )
     for problem in row.get("problems") or []:
@@ -82,23 +119,33 @@ def _show(row: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Ops-Core benchmarks (issue 8)")
-    parser.add_argument("--size", choices=sorted(scenarios.SIZES), default="full")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--scenarios", default=",".join(ALL))
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--b5-objects", type=int, help="agents (and workflows) in B5")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the operator with py-spy in B1 (one-step) and write OUT-profile.md",
+    )
+    parser.add_argument("--repeats", type=int, help="runs of each headline scenario")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by its pid.
     signal.signal(signal.SIGTERM, _interrupt)
     wanted = {s.strip().upper() for s in args.scenarios.split(",") if s.strip()}
     log_dir = Path(tempfile.mkdtemp(prefix="opscore-bench-"))
     started = time.time()
-    with ControlPlane() as cp:
+    load_before = os.getloadavg()
+    # The audit log attributes every write to its writer (bench/audit.py).
+    with ControlPlane(audit=True) as cp:
         install_crds(cp)
         print(f"control plane up in {sum(cp.timings.values()):.1f}s; logs in {log_dir}", flush=True)
-        sizes = scenarios.SIZES[args.size]
+        sizes = SIZES[args.size]
         if args.b5_objects:
             sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
-        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir))
+        if args.repeats:
+            sizes = dataclasses.replace(sizes, repeats=args.repeats)
+        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir, profile=args.profile))
     meta = {
         "machine": report.machine(),
         "size": args.size,
@@ -107,12 +154,19 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1),
         "kubernetes": "v1.36.3 (local kube-apiserver + etcd 3.6.16)",
+        # Other work on the machine skews wall-clock figures: the 1/5/15-minute load.
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "repeats": sizes.repeats,
     }
     report.save(args.out, rows, meta)
     report.chart(args.out.with_suffix(".png"), series)
     print()
     print(report.table(rows))
     print(f"\nsaved {args.out} and {args.out.with_suffix('.png')}")
+    if args.profile:
+        written = report.profiles(args.out, rows)
+        print("profile: " + (", ".join(map(str, written)) or "none (B1 did not run)"))
     found = [f"{row['scenario']}: {p}" for row in rows for p in row.get("problems") or []]
     if found:
         print(f"FAILED: {len(found)} problem(s); the figures above are not valid", file=sys.stderr)

@@ -51,3 +51,29 @@ def parse_write_counts(text: str) -> WriteCounts:
                 resource += "/" + labels["subresource"]
             counts[resource] += int(sample.value)
     return WriteCounts(counts)
+
+
+async def served_requests(kube: BenchKube, *, verb: str, resource: str) -> int:
+    """How many `verb` requests on `resource` ("agents/status") the API server answered
+    with 2xx so far (subtract two readings for a window's count)."""
+    return parse_served_requests(await kube.raw_get("/metrics"), verb=verb, resource=resource)
+
+
+def parse_served_requests(text: str, *, verb: str, resource: str) -> int:
+    """`apiserver_request_total` summed over 2xx codes for one verb and resource."""
+    kind, _, subresource = resource.partition("/")
+    total = 0
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("apiserver_request", "apiserver_request_total"):
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name.endswith("_total")
+                and labels.get("verb", "").upper() == verb.upper()
+                and labels.get("resource") == kind
+                and labels.get("subresource", "") == subresource
+                and labels.get("code", "").startswith("2")
+            ):
+                total += int(sample.value)
+    return total

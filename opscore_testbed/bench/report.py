@@ -34,15 +34,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-_SKIP = {"scenario", "steps", "api_writes_by_resource"}
+#: Figures too long for a table line (they are in the JSON).
+NOT_SHOWN = {"scenario", "steps", "levels", "spread", "raw_runs", "profile_top"}
+_SKIP = NOT_SHOWN | {"api_writes_by_resource", "writes_by_writer"}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """One line per scenario: its name and its figures as key=value."""
     lines = ["| scenario | figures |", "| --- | --- |"]
     for row in rows:
+        spread = row.get("spread") or {}
         figures = ", ".join(
-            f"{k}={v}"
+            f"{k}={v}" + (f" [{spread[k][0]}-{spread[k][1]}]" if k in spread else "")
             for k, v in row.items()
             if k not in _SKIP and not (k == "problems" and not v)  # shown when there are some
         )
@@ -96,3 +99,25 @@ def chart(path: Path, series: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def profiles(out: Path, rows: list[dict[str, Any]]) -> list[Path]:
+    """Write each row's operator profile (B1 with `--profile`) as a Markdown table next
+    to `out` (`latest.json` -> `latest-profile.md`); the paths written."""
+    from opscore_testbed.bench.profile import Cost, markdown
+
+    written: list[Path] = []
+    for row in rows:
+        if not row.get("profile_top"):
+            continue
+        steps = row["workflows"] * (3 if "3-step" in row["scenario"] else 1)
+        text = markdown(
+            [Cost(**c) for c in row["profile_top"]],
+            sampled_ms_per_step=row["profile_sampled_ms_per_step"],
+            steps=steps,
+            title=f"Where the operator's CPU goes: {row['scenario']}",
+        )
+        path = out.with_name(out.stem + "-profile.md")
+        path.write_text(text)
+        written.append(path)
+    return written

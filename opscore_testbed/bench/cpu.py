@@ -1,0 +1,47 @@
+"""CPU seconds a process used, from /proc: a figure that travels between machines better
+than wall time (issue 20). `CpuMeter` reads utime + stime of each named pid at the start of
+a window and again at its end; a Go or Python process's threads are all in its own stat."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` so far, in seconds. Raises FileNotFoundError (or
+    ProcessLookupError) once the process is gone: a meter of a dead process has no figure."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / CLOCK_TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per named process over one window: `start()`, then `stop()`."""
+
+    pids: dict[str, int]
+    _started: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self._started = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds each process used since `start()`."""
+        if not self._started:
+            raise RuntimeError("CpuMeter.stop() before start()")
+        return {name: cpu_seconds(pid) - self._started[name] for name, pid in self.pids.items()}
+
+
+def ms_per_step(used: dict[str, float], steps: int) -> dict[str, float]:
+    """CPU milliseconds per step by process (CPU seconds per 1,000 steps is the same
+    number): `cpu_<name>_ms_per_step` keys for a result row."""
+    return {
+        f"cpu_{name}_ms_per_step": round(seconds * 1000 / steps, 2)
+        for name, seconds in used.items()
+    }

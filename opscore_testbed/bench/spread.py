@@ -1,0 +1,61 @@
+"""Repeated runs of one scenario, folded into one row: the median, and min-max beside it.
+
+One run of a benchmark on a shared 2-core machine is an anecdote (issue 20): each headline
+scenario runs `Sizes.repeats` times and its row reports the median of every numeric figure,
+with `spread` holding [min, max] per figure and `runs` the raw rows, so a reader (and
+`make bench-check`) sees how far to trust a difference. Non-numeric figures (lists of
+steps, writes by resource) are taken from the run closest to the median of the first
+headline figure; `problems` are the union over all runs (one failed run fails the row).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def fold(runs: list[Row]) -> Row:
+    """One row from several runs of the same scenario (a single run is returned as is,
+    with `runs: 1`)."""
+    if not runs:
+        raise ValueError("fold needs at least one run")
+    names = {run["scenario"] for run in runs}
+    if len(names) != 1:
+        raise ValueError(f"fold mixes scenarios: {sorted(names)}")
+    if len(runs) == 1:
+        return {**runs[0], "runs": 1}
+    keys = [k for k, v in runs[0].items() if numeric(v)]
+    representative = _closest_to_median(runs, keys[0]) if keys else runs[0]
+    row: Row = dict(representative)
+    spread: dict[str, list[float]] = {}
+    for key in keys:
+        values = [run[key] for run in runs if numeric(run.get(key))]
+        if not values:
+            continue
+        middle = statistics.median(values)
+        row[key] = round(middle, 2) if isinstance(middle, float) else middle
+        spread[key] = [min(values), max(values)]
+    problems = [
+        p
+        for i, run in enumerate(runs)
+        for p in (f"run {i + 1}: {q}" for q in run.get("problems") or [])
+    ]
+    row["problems"] = problems
+    row["runs"] = len(runs)
+    row["spread"] = spread
+    row["raw_runs"] = runs
+    return row
+
+
+def _closest_to_median(runs: list[Row], key: str) -> Row:
+    values = [run[key] for run in runs if numeric(run.get(key))]
+    if not values:
+        return runs[0]
+    middle = statistics.median(values)
+    return min(runs, key=lambda run: abs(run[key] - middle) if numeric(run.get(key)) else 1e300)
