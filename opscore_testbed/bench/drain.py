@@ -93,9 +93,11 @@ async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
             **ms_per_step(cpu, total_steps),
         }
         if profile is not None:
-            sampled, costs = summarise(profile.path.read_text(), steps=total_steps)
-            row["profile_sampled_ms_per_step"] = sampled
-            row["profile_top"] = [dataclasses.asdict(c) for c in costs]
+            summary = summarise(
+                profile.path.read_text(), cpu_ms_per_step=row["cpu_operator_ms_per_step"]
+            )
+            row["profile_samples"] = summary.samples
+            row["profile_top"] = dataclasses.asdict(summary)
         rows.append(row)
         if operator_env:
             continue  # the chart shows the default configuration

@@ -73,25 +73,46 @@ class OperatorProfile:
 
 @dataclass(frozen=True)
 class Cost:
-    function: str  # "name (file)"
+    function: str  # "name (file)", or a package for the by-package table
     self_ms_per_step: float
     total_ms_per_step: float
 
 
-def _frame_name(frame: str) -> str:
-    """`name (path/to/file.py:12)` -> `name (file.py)`: lines differ within one function."""
+@dataclass(frozen=True)
+class Profile:
+    """The samples summed: top functions by self time, top Ops-Core functions by total
+    time, and self time by package. Milliseconds are the operator's measured CPU per step
+    (/proc) split by sample share: under load a runnable-but-waiting thread is sampled as
+    busy, so the samples give proportions, not absolute time."""
+
+    samples: int
+    cpu_ms_per_step: float
+    functions: list[Cost]
+    opscore_functions: list[Cost]
+    packages: list[Cost]
+
+
+def _frame_name(frame: str) -> tuple[str, str]:
+    """`name (path/to/file.py:12)` -> (`name (file.py)`, package): lines differ within one
+    function; the package is the path's first part (`aiohttp`, `opscore_operator`, ...)."""
     match = _FRAME.match(frame.strip())
     if not match:
-        return frame.strip()
-    return f"{match['function']} ({Path(match['file']).name})"
+        return frame.strip(), "?"
+    path = match["file"]
+    parts = Path(path).parts
+    package = parts[0] if len(parts) > 1 else Path(path).stem
+    if package.startswith("<frozen"):
+        package = "stdlib"
+    return f"{match['function']} ({Path(path).name})", package
 
 
-def summarise(raw: str, *, steps: int, rate: int = RATE, top: int = 15) -> tuple[float, list[Cost]]:
-    """(sampled CPU ms per step, the top functions by self time with their inclusive time).
-    Self: samples where the function is the leaf; total: samples where it is anywhere on
-    the stack (counted once per stack, recursion or not)."""
+def summarise(raw: str, *, cpu_ms_per_step: float, top: int = 15) -> Profile:
+    """Sum py-spy's raw samples. Self: samples where the function is the leaf; total:
+    samples where it is anywhere on the stack (counted once per stack)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
+    package_of: dict[str, str] = {}
     samples = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -99,34 +120,61 @@ def summarise(raw: str, *, steps: int, rate: int = RATE, top: int = 15) -> tuple
             continue
         count = int(count_text)
         frames = [_frame_name(f) for f in stack.split(";") if f.strip()]
-        # py-spy's first frame is the thread ("process 12:..." or "thread (0x..)").
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        # py-spy may start a stack with the thread ("process 12:..." or "thread (0x..)").
+        frames = [f for f in frames if not f[0].startswith(("process ", "thread "))]
         if not frames:
             continue
         samples += count
-        own[frames[-1]] += count
-        for name in set(frames):
+        own[frames[-1][0]] += count
+        by_package[frames[-1][1]] += count
+        for name, package in set(frames):
             inclusive[name] += count
-    per_step = 1000 / rate / steps  # ms of CPU per sample, per step
-    costs = [
-        Cost(name, round(n * per_step, 3), round(inclusive[name] * per_step, 3))
-        for name, n in own.most_common(top)
-    ]
-    return round(samples * per_step, 2), costs
+            package_of[name] = package
+    if not samples:
+        raise ValueError("the profile holds no samples")
+    share = cpu_ms_per_step / samples
+
+    def cost(name: str, n: int) -> Cost:
+        return Cost(name, round(n * share, 3), round(inclusive.get(name, n) * share, 3))
+
+    opscore = Counter({n: c for n, c in inclusive.items() if package_of[n].startswith("opscore_")})
+    return Profile(
+        samples=samples,
+        cpu_ms_per_step=cpu_ms_per_step,
+        functions=[cost(n, c) for n, c in own.most_common(top)],
+        opscore_functions=[
+            Cost(n, round(own.get(n, 0) * share, 3), round(c * share, 3))
+            for n, c in opscore.most_common(top)
+        ],
+        packages=[
+            Cost(n, round(c * share, 3), round(c * share, 3))
+            for n, c in by_package.most_common(top)
+        ],
+    )
 
 
-def markdown(costs: list[Cost], *, sampled_ms_per_step: float, steps: int, title: str) -> str:
+def markdown(profile: Profile, *, title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        f"py-spy at {RATE} samples/s over {steps} steps: {sampled_ms_per_step} ms of sampled"
-        " operator CPU per step. Self: the function itself was running; total: it or"
-        " anything it called.",
-        "",
-        "| function (file) | self ms/step | total ms/step |",
-        "| --- | ---: | ---: |",
+        f"py-spy at {RATE} samples/s ({profile.samples} samples), scaled to the operator's"
+        f" measured CPU: {profile.cpu_ms_per_step} ms per step (/proc utime + stime). Self:"
+        " the function itself was running; total: it or anything it called.",
     ]
-    for cost in costs:
-        function = cost.function.replace("|", "\\|")
-        lines.append(f"| `{function}` | {cost.self_ms_per_step} | {cost.total_ms_per_step} |")
+    for heading, costs, total in (
+        ("Self time by package", profile.packages, False),
+        ("Top functions by self time", profile.functions, True),
+        ("Ops-Core's functions by total time", profile.opscore_functions, True),
+    ):
+        lines += ["", f"## {heading}", ""]
+        if total:
+            lines += ["| function (file) | self ms/step | total ms/step |", "| --- | ---: | ---: |"]
+        else:
+            lines += ["| package | self ms/step |", "| --- | ---: |"]
+        for c in costs:
+            name = c.function.replace("|", "\\|")
+            if total:
+                lines.append(f"| `{name}` | {c.self_ms_per_step} | {c.total_ms_per_step} |")
+            else:
+                lines.append(f"| `{name}` | {c.self_ms_per_step} |")
     return "\n".join(lines) + "\n"

@@ -102,22 +102,25 @@ def chart(path: Path, series: dict[str, Any]) -> None:
 
 
 def profiles(out: Path, rows: list[dict[str, Any]]) -> list[Path]:
-    """Write each row's operator profile (B1 with `--profile`) as a Markdown table next
-    to `out` (`latest.json` -> `latest-profile.md`); the paths written."""
-    from opscore_testbed.bench.profile import Cost, markdown
+    """Write each row's operator profile (B1 with `--profile`) as Markdown tables next to
+    `out` (`latest.json` -> `latest-profile.md`); the paths written."""
+    from opscore_testbed.bench.profile import Cost, Profile, markdown
 
     written: list[Path] = []
     for row in rows:
-        if not row.get("profile_top"):
+        found = row.get("profile_top")
+        if not found:
             continue
-        steps = row["workflows"] * (3 if "3-step" in row["scenario"] else 1)
-        text = markdown(
-            [Cost(**c) for c in row["profile_top"]],
-            sampled_ms_per_step=row["profile_sampled_ms_per_step"],
-            steps=steps,
-            title=f"Where the operator's CPU goes: {row['scenario']}",
+        profile = Profile(
+            samples=found["samples"],
+            cpu_ms_per_step=found["cpu_ms_per_step"],
+            functions=[Cost(**c) for c in found["functions"]],
+            opscore_functions=[Cost(**c) for c in found["opscore_functions"]],
+            packages=[Cost(**c) for c in found["packages"]],
         )
         path = out.with_name(out.stem + "-profile.md")
-        path.write_text(text)
+        path.write_text(
+            markdown(profile, title=f"Where the operator's CPU goes: {row['scenario']}")
+        )
         written.append(path)
     return written
