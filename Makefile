@@ -9,7 +9,7 @@ CLUSTER_DIR ?= .cluster
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
-	bench chaos chaos-short
+	bench bench-check bench-profile chaos chaos-short
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -66,6 +66,14 @@ SCENARIOS ?= S,B0,B1,B2,B3,B4,B5
 BENCH_OUT ?= bench/results/latest.json
 bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...): table, JSON and PNG in bench/results
 	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT)
+
+# Compares BENCH_OUT (a run) with the committed results: exit 1 on a regression.
+BENCH_BASELINE ?= git:HEAD:bench/results/latest.json
+bench-check: venv ## Compare BENCH_OUT with the committed baseline (MAD rule, 5%/15%): fails on a regression
+	$(PY) -m opscore_testbed.bench.check --baseline $(BENCH_BASELINE) --run $(BENCH_OUT)
+
+bench-profile: venv control-plane-bin ## B1 with the operator under py-spy: BENCH_OUT and its -profile.md table
+	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios B1 --profile --repeats 1 --out $(BENCH_OUT)
 
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=
