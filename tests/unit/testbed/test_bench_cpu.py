@@ -1,0 +1,56 @@
+"""CPU per process from /proc, on real processes: a busy one shows its second of CPU,
+a sleeping one almost none, and CPU ms per step divides by the steps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from opscore_testbed.bench.cpu import CpuMeter, cpu_seconds, ms_per_step
+
+BUSY = "import time\nt = time.time()\nwhile time.time() - t < 30: pass"
+
+
+@pytest.fixture
+def busy_and_idle() -> Iterator[tuple[int, int]]:
+    busy = subprocess.Popen([sys.executable, "-c", BUSY])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        yield busy.pid, idle.pid
+    finally:
+        for process in (busy, idle):
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_busy_process_uses_cpu_and_a_sleeping_one_does_not(
+    busy_and_idle: tuple[int, int],
+) -> None:
+    busy, idle = busy_and_idle
+    meter = CpuMeter({"busy": busy, "idle": idle})
+    meter.start()
+    # Wait on the condition (the busy one has a quarter second), not a fixed time.
+    deadline = time.monotonic() + 20
+    while cpu_seconds(busy) - meter._started["busy"] < 0.25 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    used = meter.stop()
+    assert used["busy"] >= 0.25
+    assert used["idle"] < 0.1
+
+
+def test_a_dead_process_has_no_figure() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=10)
+    with pytest.raises(FileNotFoundError):
+        cpu_seconds(process.pid)
+
+
+def test_ms_per_step_names_each_process() -> None:
+    assert ms_per_step({"operator": 2.0, "kube-apiserver": 5.0}, 1000) == {
+        "cpu_operator_ms_per_step": 2.0,
+        "cpu_kube-apiserver_ms_per_step": 5.0,
+    }
