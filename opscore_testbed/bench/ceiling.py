@@ -170,6 +170,7 @@ async def b0_ceiling(bench: Bench) -> Row:
     assert best is not None
     return {
         "scenario": "B0 ceiling",
+        "problems": [] if best["server_patches_per_s"] > 0 else ["the API server served no PATCH"],
         "status_patches_per_s": best["server_patches_per_s"],
         "at_processes": best["processes"],
         "counted_by": "apiserver_request_total PATCH agents/status 2xx",

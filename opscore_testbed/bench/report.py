@@ -36,7 +36,12 @@ def machine() -> dict[str, Any]:
 
 #: Figures too long for a table line (they are in the JSON).
 NOT_SHOWN = {"scenario", "steps", "levels", "spread", "raw_runs", "profile_top"}
-_SKIP = NOT_SHOWN | {"api_writes_by_resource", "writes_by_writer"}
+_SKIP = NOT_SHOWN | {
+    "api_writes_by_resource",
+    "writes_by_writer",
+    "live_writes_by_writer",
+    "cold_writes_by_writer",
+}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
