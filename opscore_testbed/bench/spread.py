@@ -5,7 +5,7 @@ scenario runs `Sizes.repeats` times and its row reports the median of every nume
 with `spread` holding [min, max] per figure and `runs` the raw rows, so a reader (and
 `make bench-check`) sees how far to trust a difference. Non-numeric figures (lists of
 steps, writes by resource) are taken from the run closest to the median of the first
-headline figure; `problems` are the union over all runs (one failed run fails the row).
+figure that varies between runs; `problems` are the union over all runs (one failed run fails the row).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def fold(runs: list[Row]) -> Row:
     if len(runs) == 1:
         return {**runs[0], "runs": 1}
     keys = [k for k, v in runs[0].items() if numeric(v)]
-    representative = _closest_to_median(runs, keys[0]) if keys else runs[0]
+    # The first figure that varies picks the representative (a count every run shares,
+    # like B1's `workflows`, would always pick the first run).
+    varying = [k for k in keys if len({run.get(k) for run in runs}) > 1]
+    representative = _closest_to_median(runs, varying[0]) if varying else runs[0]
     row: Row = dict(representative)
     spread: dict[str, list[float]] = {}
     for key in keys:

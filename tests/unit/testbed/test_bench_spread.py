@@ -35,9 +35,9 @@ def test_one_failed_run_fails_the_folded_row() -> None:
 def test_non_numeric_figures_come_from_the_run_nearest_the_median() -> None:
     row = fold(
         [
-            {"scenario": "B2", "best": 10, "steps": ["a"]},
-            {"scenario": "B2", "best": 20, "steps": ["b"]},
-            {"scenario": "B2", "best": 90, "steps": ["c"]},
+            {"scenario": "B2", "window_s": 20, "best": 10, "steps": ["a"]},
+            {"scenario": "B2", "window_s": 20, "best": 20, "steps": ["b"]},
+            {"scenario": "B2", "window_s": 20, "best": 90, "steps": ["c"]},
         ]
     )
     assert row["steps"] == ["b"]
