@@ -5,7 +5,8 @@ scenario runs `Sizes.repeats` times and its row reports the median of every nume
 with `spread` holding [min, max] per figure and `runs` the raw rows, so a reader (and
 `make bench-check`) sees how far to trust a difference. Non-numeric figures (lists of
 steps, writes by resource) are taken from the run closest to the median of the first
-figure that varies between runs; `problems` are the union over all runs (one failed run fails the row).
+figure that varies between runs; `problems` are the union over all runs (one failed run
+fails the row).
 """
 
 from __future__ import annotations
