@@ -1,9 +1,11 @@
 """Searching a rate instead of reading a ladder: the highest rate a probe passes.
 
 A fixed ladder makes the result a rung (issue 20: B2's 1,800/min was the ladder's top, B4's
-100/s the rung below a failure). Bisection between a rate that passes and one that fails
-finds the edge to within `resolution` in log2((high - low) / resolution) probes. A search
-whose highest rate passes says so (`capped`): the result is then a lower bound, not an edge.
+100/s the rung below a failure). The search gallops up from `low`, doubling the rate until a
+probe fails (so no probe overloads the system far past its edge: an overload leaves a
+backlog behind it and takes long to answer), then bisects between the last rate that passed
+and the first that failed, to within `resolution`. A search whose `high` passes says so
+(`capped`): the result is then a lower bound, not an edge.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ async def highest_passing_rate(
     high: float,
     resolution: float,
 ) -> SearchResult:
-    """Bisect [low, high] for the highest rate `probe` passes, assuming passing is monotone
-    (a rate passes when every lower one does). Probes `low` first (failing there ends the
-    search: the system does not reach the range), then `high`."""
+    """The highest rate in [low, high] `probe` passes, assuming passing is monotone (a
+    rate passes when every lower one does). Failing at `low` ends the search: the system
+    does not reach the range."""
     if not 0 < low < high or resolution <= 0:
         raise ValueError(f"need 0 < low < high and resolution > 0, got {low}, {high}, {resolution}")
     result = SearchResult(best=None, capped=False)
@@ -40,17 +42,23 @@ async def highest_passing_rate(
 
     if not await run(low):
         return result
-    result.best = low
-    if await run(high):
-        result.best, result.capped = high, True
-        return result
-    passing, failing = low, high
+    passing, failing = low, None
+    while failing is None:
+        rate = min(passing * 2, high)
+        if await run(rate):
+            passing = rate
+            if rate == high:
+                result.best, result.capped = high, True
+                return result
+        else:
+            failing = rate
     while failing - passing > resolution:
         middle = round((passing + failing) / 2 / resolution) * resolution
-        if middle in (passing, failing):
+        if middle <= passing or middle >= failing:
             break
         if await run(middle):
-            passing = result.best = middle
+            passing = middle
         else:
             failing = middle
+    result.best = passing
     return result

@@ -30,14 +30,20 @@ def test_finds_the_edge_to_within_the_resolution() -> None:
 
 def test_takes_a_logarithmic_number_of_probes() -> None:
     _, tried = search(edge=437, low=25, high=800, resolution=25)
-    assert len(tried) <= 2 + 6  # low, high, then log2(775 / 25) < 5 bisections
+    assert len(tried) <= 6 + 4  # 25 doubled up to 800: 6; then log2(400 / 25) = 4 bisections
+
+
+def test_never_probes_more_than_twice_the_last_passing_rate() -> None:
+    found, _ = search(edge=60, low=25, high=800, resolution=5)
+    passed = [rate for rate, ok in found.probes if ok]
+    assert max(rate for rate, _ in found.probes) <= 2 * max(passed)
 
 
 def test_says_capped_when_even_the_highest_rate_passes() -> None:
     found, tried = search(edge=10_000, low=25, high=800, resolution=25)
     assert found.best == 800
     assert found.capped
-    assert tried == [25, 800]
+    assert tried == [25, 50, 100, 200, 400, 800]
 
 
 def test_reports_no_rate_when_even_the_lowest_fails() -> None:
@@ -49,8 +55,7 @@ def test_reports_no_rate_when_even_the_lowest_fails() -> None:
 
 def test_records_every_probe_with_its_outcome() -> None:
     found, _ = search(edge=30, low=10, high=50, resolution=10)
-    assert found.probes[0] == (10, True)
-    assert found.probes[1] == (50, False)
+    assert found.probes == [(10, True), (20, True), (40, False), (30, True)]
 
 
 def test_refuses_an_empty_range() -> None:
