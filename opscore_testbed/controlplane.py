@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from opscore_testbed.controlplane_audit import audit_args
 from opscore_testbed.pki import Pki as _Pki
 from opscore_testbed.pki import b64 as _pki_b64
 from opscore_testbed.pki import write_kubeconfig as _write_kubeconfig
@@ -61,17 +62,6 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 # Busy 2-core machines need the full minute for the apiserver's post-start hooks.
 STARTUP_TIMEOUT = 60.0
 STATE_FILE = "state.json"
-# Writes at Metadata level (user, verb, resource, code; no bodies), nothing else: the cheapest
-# policy that attributes every write to its writer (opscore_testbed/bench/audit.py reads it).
-AUDIT_POLICY = """\
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-  - level: Metadata
-    verbs: [create, update, patch, delete, deletecollection]
-  - level: None
-"""
 # The controllers that make a bare apiserver behave like a cluster for an operator: owner
 # references are collected, namespaces finish deleting, and namespaces get their default
 # ServiceAccount. Legacy token Secrets (serviceaccount-token-controller) are not needed:
@@ -362,19 +352,9 @@ class ControlPlane(StartStop):
         self._ready("kube-apiserver", started)
 
     def _audit_args(self) -> list[str]:
-        """Audit writes only, at Metadata level (no bodies), one line per request when its
-        response is sent; blocking mode, so a line is in the file before the client has
-        its answer and a reader after a quiet period misses nothing."""
         if self.audit_log is None:
             return []
-        policy = self.work_dir / "audit-policy.yaml"
-        policy.write_text(AUDIT_POLICY)
-        return [
-            f"--audit-policy-file={policy}",
-            f"--audit-log-path={self.audit_log}",
-            "--audit-log-format=json",
-            "--audit-log-mode=blocking",
-        ]
+        return audit_args(policy=self.work_dir / "audit-policy.yaml", log=self.audit_log)
 
     def _start_controller_manager(self, bin_dir: Path) -> None:
         port = self._ports["controller_manager"]
