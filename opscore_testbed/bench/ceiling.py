@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.synchronize
+import threading
 import time
 from datetime import UTC, datetime
 from queue import Empty
@@ -113,7 +114,14 @@ async def _one_level(bench: Bench, namespace: str, names: list[str], processes: 
     try:
         # Spawned interpreters take a second or two to import and connect: the window
         # opens when the last one is ready (a dead one breaks the barrier: an error).
-        await asyncio.get_running_loop().run_in_executor(None, go.wait, PROCESS_SLACK_S)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, go.wait, PROCESS_SLACK_S)
+        except threading.BrokenBarrierError:
+            codes = [w.exitcode for w in workers]
+            raise RuntimeError(
+                f"B0 client processes were not all ready within {PROCESS_SLACK_S:.0f}s"
+                f" (exit codes {codes}, None: still running)"
+            ) from None
         # The server's count over a window inside the clients' (they patch CLIENT_OVERRUN_S
         # longer): no ramp-up, no tail of the last patches, no result collection in it.
         # A /metrics read takes up to a second under load: time each at its midpoint.
