@@ -31,8 +31,6 @@ RISE_THRESHOLD = 0.05
 FLAT_LEVELS_TO_STOP = 2
 #: Objects patched: enough that concurrent patches rarely hit the same one.
 OBJECTS = 64
-#: The clients patch this much longer than the server's count runs, so it never sees a tail.
-CLIENT_OVERRUN_S = 1.0
 #: How long a level waits for its processes to connect and report back, beyond the window.
 PROCESS_SLACK_S = 60.0
 
@@ -43,11 +41,11 @@ def _patch_worker(
     names: list[str],
     window_s: float,
     go: multiprocessing.synchronize.Barrier,
-    results: multiprocessing.Queue[tuple[int, int]],
+    results: multiprocessing.Queue[tuple[int, int, float]],
 ) -> None:
     """One client process: connect, wait at the barrier until every client and the bench
-    are ready, patch for `window_s`, and put (patches that succeeded, that failed) on
-    `results`."""
+    are ready, patch for `window_s`, and put (patches that succeeded, that failed, seconds
+    from the barrier to the last answer) on `results`."""
     results.put(asyncio.run(_patch_for(kubeconfig, namespace, names, window_s, go)))
 
 
@@ -57,13 +55,14 @@ async def _patch_for(
     names: list[str],
     window_s: float,
     go: multiprocessing.synchronize.Barrier,
-) -> tuple[int, int]:
+) -> tuple[int, int, float]:
     kube = KubeClient(load_connection(kubeconfig), qps=1e6, burst=1_000_000, max_retries=0)
     ok = failed = 0
     try:
         await kube.get(AGENTS, namespace, names[0])  # the connection is up before the window
         await asyncio.get_running_loop().run_in_executor(None, go.wait, PROCESS_SLACK_S)
-        stop_at = time.monotonic() + window_s
+        started = time.monotonic()
+        stop_at = started + window_s
 
         async def patcher(offset: int) -> None:
             nonlocal ok, failed
@@ -84,27 +83,21 @@ async def _patch_for(
                     failed += 1
 
         await asyncio.gather(*(patcher(k) for k in range(CONCURRENCY_PER_PROCESS)))
+        elapsed = time.monotonic() - started
     finally:
         await kube.aclose()
-    return ok, failed
+    return ok, failed, elapsed
 
 
 async def _one_level(bench: Bench, namespace: str, names: list[str], processes: int) -> Row:
     ctx = multiprocessing.get_context("spawn")
     go = ctx.Barrier(processes + 1)
-    results: multiprocessing.Queue[tuple[int, int]] = ctx.Queue()
+    results: multiprocessing.Queue[tuple[int, int, float]] = ctx.Queue()
     window = bench.sizes.b0_seconds
     workers = [
         ctx.Process(
             target=_patch_worker,
-            args=(
-                str(bench.cp.kubeconfig),
-                namespace,
-                names,
-                window + CLIENT_OVERRUN_S,
-                go,
-                results,
-            ),
+            args=(str(bench.cp.kubeconfig), namespace, names, window, go, results),
             name=f"b0-client-{k}",
         )
         for k in range(processes)
@@ -114,6 +107,7 @@ async def _one_level(bench: Bench, namespace: str, names: list[str], processes: 
     try:
         # Spawned interpreters take a second or two to import and connect: the window
         # opens when the last one is ready (a dead one breaks the barrier: an error).
+        before = await served_requests(bench.kube, verb="PATCH", resource="agents/status")
         try:
             await asyncio.get_running_loop().run_in_executor(None, go.wait, PROCESS_SLACK_S)
         except threading.BrokenBarrierError:
@@ -122,14 +116,12 @@ async def _one_level(bench: Bench, namespace: str, names: list[str], processes: 
                 f"B0 client processes were not all ready within {PROCESS_SLACK_S:.0f}s"
                 f" (exit codes {codes}, None: still running)"
             ) from None
-        # The server's count over a window inside the clients' (they patch CLIENT_OVERRUN_S
-        # longer): no ramp-up, no tail of the last patches, no result collection in it.
-        # A /metrics read takes up to a second under load: time each at its midpoint.
-        before, started = await _count_at(bench)
-        await asyncio.sleep(window)
-        after, ended = await _count_at(bench)
-        elapsed = ended - started
-        totals = [await _result(results, within=PROCESS_SLACK_S) for _ in workers]
+        # Every PATCH on these Agents falls between the two reads (the clients patch only
+        # between the barrier and their results), so no read has to be timed under load:
+        # the window is the clients' own, from the barrier to their last answer.
+        totals = [await _result(results, within=window + PROCESS_SLACK_S) for _ in workers]
+        after = await served_requests(bench.kube, verb="PATCH", resource="agents/status")
+        elapsed = max(t[2] for t in totals)
     finally:
         for worker in workers:
             worker.join(timeout=5)
@@ -141,22 +133,15 @@ async def _one_level(bench: Bench, namespace: str, names: list[str], processes: 
         "processes": processes,
         "in_flight": processes * CONCURRENCY_PER_PROCESS,
         "server_patches_per_s": round(served / elapsed, 1),
-        "client_ok_per_s": round(sum(t[0] for t in totals) / (window + CLIENT_OVERRUN_S), 1),
+        "client_ok_per_s": round(sum(t[0] for t in totals) / elapsed, 1),
         "client_errors": sum(t[1] for t in totals),
         "window_s": round(elapsed, 1),
     }
 
 
-async def _count_at(bench: Bench) -> tuple[int, float]:
-    """(PATCHes on agents/status served so far, the monotonic midpoint of the read)."""
-    sent = time.monotonic()
-    count = await served_requests(bench.kube, verb="PATCH", resource="agents/status")
-    return count, (sent + time.monotonic()) / 2
-
-
 async def _result(
-    results: multiprocessing.Queue[tuple[int, int]], *, within: float
-) -> tuple[int, int]:
+    results: multiprocessing.Queue[tuple[int, int, float]], *, within: float
+) -> tuple[int, int, float]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
