@@ -62,9 +62,12 @@ class AgentSpec(BaseModel):
     dispatch_delay_seconds: float = Field(default=0.0, ge=0.0)
     #: Deliberate faults for the fault suite's canary, each counted down per workflow task:
     #: AgentKit delivers the next N tasks to this agent twice (the same message, as after
-    #: an ambiguous retry), and the agent's reports of the next N tasks are lost.
+    #: an ambiguous retry), and the agent's reports of the next N tasks are lost; or only
+    #: their last report (`idle`/`error`), after the `active` was stored, as when the
+    #: sidecar restarts between the two.
     deliver_twice_next: int = Field(default=0, ge=0)
     drop_reports_next: int = Field(default=0, ge=0)
+    lose_last_report_next: int = Field(default=0, ge=0)
     #: `details.usage` each task's final report (idle or error) carries, sent as it is (so a
     #: test can also send one Ops-Core must refuse); None: no usage, as the reference agent.
     usage: dict[str, Any] | None = None
@@ -83,12 +86,14 @@ class AgentPatch(BaseModel):
     dispatch_delay_seconds: float | None = Field(default=None, ge=0.0)
     deliver_twice_next: int | None = Field(default=None, ge=0)
     drop_reports_next: int | None = Field(default=None, ge=0)
+    lose_last_report_next: int | None = Field(default=None, ge=0)
     usage: dict[str, Any] | None = None
 
 
 def take_one(agent: SimulatedAgent, counter: str, message_type: str | None) -> bool:
-    """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`)
-    says this workflow task is one to misbehave on; other messages never count."""
+    """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`,
+    `lose_last_report_next`) says this workflow task is one to misbehave on; other
+    messages never count."""
     left = int(getattr(agent.spec, counter))
     if message_type != WORKFLOW_TASK or left <= 0:
         return False
@@ -396,6 +401,9 @@ def agent_routes(fleet: AgentFleet) -> list[Route]:
         if take_one(agent, "drop_reports_next", message.get("messageType")):
             logger.warning("Dropping the reports of one task on purpose", extra={"agent": name})
             outcome = replace(outcome, reports=[])
+        elif take_one(agent, "lose_last_report_next", message.get("messageType")):
+            logger.warning("Losing one task's last report on purpose", extra={"agent": name})
+            outcome = replace(outcome, reports=outcome.reports[:-1])
         return JSONResponse(
             outcome.answer,
             status_code=outcome.status_code,

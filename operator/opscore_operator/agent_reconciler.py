@@ -202,6 +202,8 @@ class AgentReconciler:
             current_task=f"{current.workflow[1]}/{current.step}" if current else None,
             current_task_id=current.task_id if current else None,
             missing_reason=self.missing_agents.get(key),
+            last_dispatch_at=self.ledger.last_dispatch.get(key),
+            last_end_at=self.ledger.last_end.get(key),
         )
         derived = derive_status(
             spec=parsed.spec,

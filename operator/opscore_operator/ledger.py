@@ -32,6 +32,9 @@ class Ledger:
         self._by_workflow: dict[Key, set[tuple[Key, str]]] = defaultdict(set)
         self._adopted: set[Key] = set()
         self.last_dispatch: dict[Key, datetime] = {}
+        # When the agent's last task in flight ended, however it ended (lifecycle.py: an
+        # `active` received between the last dispatch and this is about that task).
+        self.last_end: dict[Key, datetime] = {}
         self._succeeded: dict[Key, int] = defaultdict(int)
         self._failed: dict[Key, int] = defaultdict(int)
         # Usage of ended attempts not yet in the agent's status: (attributed, unattributed)
@@ -114,6 +117,7 @@ class Ledger:
         if task is None:
             return
         self._by_workflow[task.workflow].discard((agent, task_id))
+        self.last_end[agent] = datetime.now().astimezone()
         self._changed(agent)
         if result == "succeeded":
             self._succeeded[agent] += 1
@@ -153,6 +157,8 @@ class Ledger:
             if self._by_agent.get(agent, {}).pop(task_id, None) is not None:
                 freed.add(agent)
         self._adopted.discard(workflow)
+        ended = datetime.now().astimezone()
         for agent in freed:
+            self.last_end[agent] = ended
             self._changed(agent)
         return freed
