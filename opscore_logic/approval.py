@@ -41,7 +41,11 @@ class ApprovalGate(WireModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "size(self.users) + size(self.groups) > 0",
+                    # Either list may be absent from the stored object (no schema default).
+                    "rule": (
+                        "(has(self.users) ? size(self.users) : 0)"
+                        " + (has(self.groups) ? size(self.groups) : 0) > 0"
+                    ),
                     "message": "name at least one user or group who may approve",
                 }
             ]

@@ -102,7 +102,7 @@ class WorkflowReconciler:
         approvals: ApprovalBook | None = None,
     ) -> None:
         self.kube = kube
-        self.approvals = approvals or ApprovalBook()
+        self.approvals = approvals if approvals is not None else ApprovalBook()
         # False once another replica may hold the Lease (leadership.py): no pass starts
         # and no dispatch leaves after that, even before the process has noticed.
         self.may_act = may_act
