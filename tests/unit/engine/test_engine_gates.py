@@ -186,3 +186,12 @@ def test_a_cancelled_run_stops_waiting_and_clears_the_condition() -> None:
 def test_a_run_without_gates_gets_no_approval_condition() -> None:
     decision = once(spec(step("a", agent="x")), None, AGENTS)
     assert get_condition(decision.status.conditions, "AwaitingApproval") is None
+
+
+def test_a_retry_of_a_rejected_run_fails_the_gated_step_again() -> None:
+    rejected = run(gated(), votes=[vote("r1", "alice", Decision.REJECT)])
+    retry = gated().model_copy(update={"retry_generation": 1})
+    decision = run(retry, rejected.status, after=5)
+    deploy = entry(decision.status, "deploy")
+    assert decision.dispatches == []
+    assert (deploy.phase, deploy.reason) == (StepPhase.FAILED, StepReason.APPROVAL_REJECTED)
