@@ -3,9 +3,9 @@
 Each person is a ServiceAccount with its own token (the harness's TokenRequest
 kubeconfigs), so the API server authenticates them as it would real users: `alice` may
 approve the gated step, `mallory` may create Approvals (RBAC) but is not on the step's
-list, `carol` may read Workflows but has no RBAC for Approvals. The decisions go through the installed
-`kubectl-opscore` plugin, as a person would make them; the forged one is written with
-kubectl directly, since the plugin never forges.
+list, `carol` may read Workflows but has no RBAC for Approvals. The decisions go through
+the installed `kubectl-opscore` plugin, as a person would make them; the forged one is
+written with kubectl directly, since the plugin never forges.
 """
 
 from __future__ import annotations
