@@ -5,6 +5,10 @@ a gated step's pass reads its decisions from memory. An Approval arriving wakes 
 Workflow (`Runtime.on_approval`); one created before its step is ready simply waits
 here until the step's pass asks for it.
 
+An Approval owned by a Workflow (the plugin sets the ownerReference) counts only for the
+run with that uid: a run deleted and created again under the same name does not inherit
+the old run's decisions while the garbage collector has not yet deleted them.
+
 What an Approval says about its approver has already been checked by the API server's
 admission policy (deploy/approvals/approval-policy.yaml); whether that approver may
 decide the step is the engine's question (`opscore_logic.gating`). An Approval this
@@ -31,8 +35,8 @@ StepApprovals = dict[str, list[ApprovalRecord]]  # step name -> its Approvals
 
 class ApprovalBook:
     def __init__(self) -> None:
-        # (namespace, workflow) -> Approval name -> (step, record)
-        self._by_workflow: dict[Key, dict[str, tuple[str, ApprovalRecord]]] = {}
+        # (namespace, workflow) -> Approval name -> (step, owning run's uid or "", record)
+        self._by_workflow: dict[Key, dict[str, tuple[str, str, ApprovalRecord]]] = {}
         self._workflow_of: dict[Key, Key] = {}  # Approval key -> the workflow it decides
 
     def __len__(self) -> int:
@@ -50,14 +54,16 @@ class ApprovalBook:
         step, workflow, record = parsed
         self._drop(key)
         self._workflow_of[key] = workflow
-        self._by_workflow.setdefault(workflow, {})[key[1]] = (step, record)
+        self._by_workflow.setdefault(workflow, {})[key[1]] = (step, _owner_uid(body), record)
         return workflow
 
-    def for_workflow(self, workflow: Key) -> StepApprovals:
-        """The Approvals on each step of `workflow` (empty when there are none)."""
+    def for_workflow(self, workflow: Key, uid: str) -> StepApprovals:
+        """The Approvals on each step of the run `workflow` with `uid` (empty when none):
+        those owned by another run of the same name are left out."""
         out: StepApprovals = {}
-        for step, record in (self._by_workflow.get(workflow) or {}).values():
-            out.setdefault(step, []).append(record)
+        for step, owner, record in (self._by_workflow.get(workflow) or {}).values():
+            if not owner or owner == uid:
+                out.setdefault(step, []).append(record)
         return out
 
     def _drop(self, key: Key) -> Key | None:
@@ -69,6 +75,13 @@ class ApprovalBook:
         if not entries:
             self._by_workflow.pop(workflow, None)
         return workflow
+
+
+def _owner_uid(body: dict[str, Any]) -> str:
+    for owner in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("kind") == "Workflow" and owner.get("uid"):
+            return str(owner["uid"])
+    return ""
 
 
 def _record(body: dict[str, Any]) -> tuple[str, Key, ApprovalRecord] | None:

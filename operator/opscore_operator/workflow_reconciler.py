@@ -216,7 +216,7 @@ class WorkflowReconciler:
             failed_dispatches=self.failed_dispatches,
             count_fitting=pool.count_fitting,
             default_budget=template.budget if template is not None else None,
-            approvals=self.approvals.for_workflow(key),
+            approvals=self.approvals.for_workflow(key, ref.uid),
         )
         if deferrable_first_write(
             old=status, decision=decision, spec=spec, steps=steps, serves=pool.serves
