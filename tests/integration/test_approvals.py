@@ -161,6 +161,9 @@ def test_a_listed_approver_approves_and_the_step_runs(stack: OpsCoreStack, peopl
     assert record["decidedAt"] >= record["requestedAt"]
     reasons = [e["reason"] for e in events_for(stack, "gated")]
     assert "StepApproved" in reasons
+    header, row = stack.cp.kubectl("get", "approvals", "-n", stack.namespace).stdout.split("\n")[:2]
+    assert header.split() == ["NAME", "WORKFLOW", "STEP", "DECISION", "APPROVER", "AGE"]
+    assert row.split()[1:5] == ["gated", "deploy", "Approve", people.alice.username]
 
 
 def test_an_unlisted_user_is_refused_with_a_reason_in_status(
@@ -262,3 +265,18 @@ def test_an_approval_made_before_the_step_is_ready_applies_when_it_is(
     assert done["status"]["phase"] == "Succeeded"
     record = steps_of(done)["deploy"]["approval"]
     assert record["decidedBy"] == people.alice.username
+
+
+def test_an_approval_made_while_the_operator_is_down_applies_when_it_is_back(
+    stack: OpsCoreStack, people: People
+) -> None:
+    apply(stack, gated(people))
+    wait_step(stack, "gated", "deploy", "WaitingForApproval")
+    assert stack.operator is not None
+    stack.operator.stop()
+    made = opscore(stack, people.alice, "approve", "gated", "deploy")
+    assert made.returncode == 0, made.stderr
+    stack.start_operator()
+    done = wait_finished(stack, "gated")
+    assert done["status"]["phase"] == "Succeeded"
+    assert steps_of(done)["deploy"]["approval"]["decidedBy"] == people.alice.username
