@@ -97,9 +97,15 @@ def _wait_policy_enforced(cp: ControlPlane, namespace: str, who: Person) -> None
 
 
 def _create(
-    cp: ControlPlane, namespace: str, who: Person, name: str, *, approver: str
+    cp: ControlPlane,
+    namespace: str,
+    who: Person,
+    name: str,
+    *,
+    approver: str,
+    groups: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    body = {
+    body: dict[str, object] = {
         "apiVersion": API_VERSION,
         "kind": "Approval",
         "metadata": {"name": name, "namespace": namespace},
@@ -107,7 +113,7 @@ def _create(
             "workflow": "gated",
             "step": "deploy",
             "decision": "Approve",
-            "approver": {"username": approver},
+            "approver": {"username": approver, **({"groups": groups} if groups else {})},
         },
     }
     return cp.kubectl(
@@ -280,3 +286,32 @@ def test_an_approval_made_while_the_operator_is_down_applies_when_it_is_back(
     done = wait_finished(stack, "gated")
     assert done["status"]["phase"] == "Succeeded"
     assert steps_of(done)["deploy"]["approval"]["decidedBy"] == people.alice.username
+
+
+def test_a_member_of_a_listed_group_approves_with_the_groups_the_api_server_gave(
+    stack: OpsCoreStack, people: People
+) -> None:
+    team = f"system:serviceaccounts:{stack.namespace}"  # every ServiceAccount of the namespace
+    apply(stack, gated(people, users=[], groups=[team]))
+    wait_step(stack, "gated", "deploy", "WaitingForApproval")
+    made = opscore(stack, people.mallory, "approve", "gated", "deploy")
+    assert made.returncode == 0, made.stderr
+    done = wait_finished(stack, "gated")
+    assert done["status"]["phase"] == "Succeeded"
+    assert steps_of(done)["deploy"]["approval"]["decidedBy"] == people.mallory.username
+
+
+def test_a_forged_group_claim_is_refused_by_the_admission_policy(
+    stack: OpsCoreStack, people: People
+) -> None:
+    forged = _create(
+        stack.cp,
+        stack.namespace,
+        people.mallory,
+        "forged-group",
+        approver=people.mallory.username,
+        groups=["release-managers"],
+    )
+    assert forged.returncode != 0
+    assert "spec.approver.groups must be groups of the requesting user" in forged.stderr
+    assert "not release-managers" in forged.stderr
