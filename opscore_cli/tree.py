@@ -140,6 +140,8 @@ def render_workflow(
     budget = spec.get("budget")
     if isinstance(budget, Mapping) and budget:
         fields.append(("Budget", _budget_text(budget)))
+    for waiting in waiting_gates(workflow):
+        fields.append(("Waiting", waiting))
     requested = pending_verbs(workflow)
     if requested:
         fields.append(("Requested", ", ".join(requested)))
@@ -155,6 +157,20 @@ def _budget_text(budget: Mapping[str, Any]) -> str:
     if budget.get("maxCost") is not None:
         limits.append(f"{budget['maxCost']:g} {budget.get('currency') or ''}".strip())
     return f"{', '.join(limits)} (on exceeded: {budget.get('onExceeded') or 'Fail'})"
+
+
+def waiting_gates(workflow: Mapping[str, Any]) -> list[str]:
+    """One line per step waiting for approval: who may decide, and the command to do it."""
+    name = (workflow.get("metadata") or {}).get("name", "")
+    lines = []
+    for entry in (workflow.get("status") or {}).get("steps") or []:
+        if entry.get("phase") == "WaitingForApproval":
+            step = entry.get("name", "")
+            lines.append(
+                f"{step}: {entry.get('message') or 'waiting for approval'} "
+                f"(kubectl opscore approve|reject {name} {step})"
+            )
+    return lines
 
 
 def pending_verbs(workflow: Mapping[str, Any]) -> list[str]:

@@ -5,6 +5,7 @@ from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import Conflict, Invalid, KubeApiError, NotFound, Unavailable
 from opscore_kube.resources import (
     AGENTS,
+    APPROVALS,
     EVENTS,
     LEASES,
     WORKFLOW_SCHEDULES,
@@ -15,6 +16,7 @@ from opscore_kube.resources import (
 
 __all__ = [
     "AGENTS",
+    "APPROVALS",
     "EVENTS",
     "LEASES",
     "WORKFLOWS",

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from opscore_kube import (
     AGENTS,
+    APPROVALS,
     WORKFLOW_SCHEDULES,
     WORKFLOW_TEMPLATES,
     WORKFLOWS,
@@ -35,6 +36,7 @@ from opscore_operator.agentkit_marks import (
     AgentKitReachability,
     MissingInAgentKit,
 )
+from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
@@ -65,6 +67,7 @@ class Runtime:
         self.agents = ObjectCache()
         self.templates = ObjectCache()
         self.schedules = ObjectCache()
+        self.approvals = ApprovalBook()
         self.ledger = Ledger()
         self.waiting = WaitingRoom()
         self.missing_agents = MissingInAgentKit()
@@ -95,6 +98,7 @@ class Runtime:
             reachability=self.reachability,
             may_act=self.may_act,
             default_step_timeout_seconds=settings.default_step_timeout_seconds,
+            approvals=self.approvals,
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,
@@ -289,6 +293,7 @@ class Runtime:
             (WORKFLOWS, self.on_workflow),
             (AGENTS, self.on_agent),
             (WORKFLOW_SCHEDULES, self.on_schedule),
+            (APPROVALS, self.on_approval),
         ]
         while True:
             try:
@@ -341,6 +346,12 @@ class Runtime:
         else:
             self.schedules.upsert(obj)
         self.schedule_queue.add(key_of(obj))
+
+    def on_approval(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        """A decision arrived (or went): the Workflow it names decides again."""
+        workflow = self.approvals.note(event_type, obj)
+        if workflow is not None:
+            self.workflow_queue.add(workflow)
 
     def _adopt(self, obj: dict[str, Any]) -> None:
         """Initial listing: take over the workflow's tasks in flight now, before any

@@ -45,6 +45,7 @@ from opscore_operator.agentkit_marks import (
     shows_agentkit_down,
 )
 from opscore_operator.agentpool import AgentPools
+from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
@@ -98,8 +99,10 @@ class WorkflowReconciler:
         pools: AgentPools | None = None,
         may_act: Callable[[], bool] = lambda: True,
         default_step_timeout_seconds: int = 0,
+        approvals: ApprovalBook | None = None,
     ) -> None:
         self.kube = kube
+        self.approvals = approvals if approvals is not None else ApprovalBook()
         # False once another replica may hold the Lease (leadership.py): no pass starts
         # and no dispatch leaves after that, even before the process has noticed.
         self.may_act = may_act
@@ -213,6 +216,7 @@ class WorkflowReconciler:
             failed_dispatches=self.failed_dispatches,
             count_fitting=pool.count_fitting,
             default_budget=template.budget if template is not None else None,
+            approvals=self.approvals.for_workflow(key, ref.uid),
         )
         if deferrable_first_write(
             old=status, decision=decision, spec=spec, steps=steps, serves=pool.serves

@@ -21,6 +21,9 @@ Json = dict[str, Any]
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 MAX_PAGE = 200
 MAX_EVENTS = 200
+# Not a run's phase: the phase filter's name for "some step waits for approval", since a
+# run waiting for a person is Running (docs/approvals.md).
+AWAITING_APPROVAL = "WaitingForApproval"
 
 
 def workflow_summary(workflow: Body) -> Json:
@@ -42,6 +45,9 @@ def workflow_summary(workflow: Body) -> Json:
         "template": (spec.get("templateRef") or {}).get("name"),
         "steps": total,
         "stepPhases": dict(Counter(str(s.get("phase") or "Pending") for s in steps)),
+        "awaitingApproval": [
+            str(s.get("name")) for s in steps if s.get("phase") == AWAITING_APPROVAL
+        ],
     }
 
 
@@ -62,23 +68,35 @@ def workflow_page(
     """A page of `summaries` (already sorted), filtered by phase and name substring.
 
     `phases` counts the whole namespace (for the filter's labels), `total` the matches.
+    The pseudo-phase `WaitingForApproval` selects (and counts) the runs with a step
+    waiting for approval.
     """
     limit = max(1, min(limit, MAX_PAGE))
     needle = (query or "").strip().lower()
     matches = [
-        s
-        for s in summaries
-        if (not phase or s["phase"] == phase) and (not needle or needle in str(s["name"]))
+        s for s in summaries if _in_phase(s, phase) and (not needle or needle in str(s["name"]))
     ]
     offset = max(0, min(offset, max(len(matches) - 1, 0)))
+    phases = Counter(str(s["phase"]) for s in summaries)
+    waiting = sum(1 for s in summaries if s.get("awaitingApproval"))
+    if waiting:
+        phases[AWAITING_APPROVAL] = waiting
     return {
         "total": len(matches),
         "offset": offset,
         "limit": limit,
         "items": matches[offset : offset + limit],
-        "phases": dict(Counter(str(s["phase"]) for s in summaries)),
+        "phases": dict(phases),
         "all": len(summaries),
     }
+
+
+def _in_phase(summary: Json, phase: str | None) -> bool:
+    if not phase:
+        return True
+    if phase == AWAITING_APPROVAL:
+        return bool(summary.get("awaitingApproval"))
+    return bool(summary["phase"] == phase)
 
 
 def step_json(row: StepRow, now: datetime, agent_names: Mapping[str, str]) -> Json:

@@ -87,7 +87,9 @@ def test_every_manifest_passes_server_side_dry_run(
         ["Namespace", *["CustomResourceDefinition"] * CRD_COUNT, "ServiceAccount", "ServiceAccount",
          "Role", "Role", "RoleBinding", "RoleBinding", "ConfigMap", "Secret",
          "Deployment", "Deployment", "PodDisruptionBudget", "PodDisruptionBudget", "Service",
-         "NetworkPolicy"]
+         "NetworkPolicy",
+         # deploy/approvals: the approver ClusterRole and the admission policy + binding.
+         "ClusterRole", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     )  # fmt: skip
     result = cp.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
     assert result.stdout.count("(server dry run)") == len(kinds)
@@ -231,6 +233,7 @@ EXPECTED_RULES = {
         f"agents.{GROUP}": {"get", "list", "watch", "patch", "delete"},
         f"agents.{GROUP}/status": {"patch"},
         f"workflowtemplates.{GROUP}": {"get", "list", "watch"},
+        f"approvals.{GROUP}": {"get", "list", "watch"},
         "events": {"create"},
         "leases.coordination.k8s.io": {"create"},
         "leases.coordination.k8s.io/opscore-operator": {"get", "patch"},
@@ -296,6 +299,9 @@ FORBIDDEN = {
         ("update", f"workflows.{GROUP}/status", "own"),
         ("create", f"agents.{GROUP}", "own"),
         ("patch", f"workflowtemplates.{GROUP}", "own"),
+        # The operator judges Approvals; one it could write would approve anything.
+        ("create", f"approvals.{GROUP}", "own"),
+        ("delete", f"approvals.{GROUP}", "own"),
         ("create", "pods", "own"),
         ("create", "rolebindings.rbac.authorization.k8s.io", "own"),
         ("impersonate", "serviceaccounts", "own"),
@@ -319,6 +325,7 @@ FORBIDDEN = {
         ("patch", f"agents.{GROUP}/status", "other"),
         ("create", f"workflows.{GROUP}", "other"),
         ("create", "events", "own"),
+        ("create", f"approvals.{GROUP}", "own"),
     ],
 }
 

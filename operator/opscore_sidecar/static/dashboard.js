@@ -138,8 +138,9 @@
 
   // -- workflow list -----------------------------------------------------------------------
 
-  const PHASES = ["Pending", "Running", "Suspended", "Succeeded", "Failed", "Cancelled"];
-  const STEP_PHASES = ["Succeeded", "Failed", "Cancelled", "Skipped", "Running", "Queued"];
+  // WaitingForApproval is not a run's phase: the runs with a step waiting for a person.
+  const PHASES = ["Pending", "Running", "WaitingForApproval", "Suspended", "Succeeded", "Failed", "Cancelled"];
+  const STEP_PHASES = ["Succeeded", "Failed", "Cancelled", "Skipped", "Running", "Queued", "WaitingForApproval"];
 
   function renderPhaseFilter(data) {
     const select = $("phase");
@@ -183,6 +184,9 @@
         badge(run.phase, `phase-${run.phase}`),
         el("span", { class: "meta", text: `${run.progress} steps · ${since(run.created, now)} ago` }),
         el("span", { class: "meta", text: run.template ? `template ${run.template}` : "" }),
+        run.awaitingApproval && run.awaitingApproval.length
+          ? badge(`awaiting approval: ${run.awaitingApproval.join(", ")}`, "phase-WaitingForApproval")
+          : null,
         progressBar(run),
       );
       item.addEventListener("click", () => select(run.name));
