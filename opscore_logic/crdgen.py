@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from opscore_logic.agent_model import AgentSpec, AgentStatus
 from opscore_logic.schedule_model import WorkflowScheduleSpec, WorkflowScheduleStatus
+from opscore_logic.trigger_model import WorkflowTriggerSpec
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowTemplateSpec
 
 GROUP = "opscore.opspawn.io"
@@ -229,6 +230,22 @@ KINDS = [
             _col("Last-Success", ".status.lastSuccessfulRun", priority=1),
             _col("Policy", ".spec.concurrencyPolicy", priority=1),
             _col("Reason", '.status.conditions[?(@.type=="Scheduled")].reason', priority=1),
+        ],
+    ),
+    Kind(
+        kind="WorkflowTrigger",
+        plural="workflowtriggers",
+        short_names=["wftr"],
+        spec=WorkflowTriggerSpec,
+        status=None,
+        description=(
+            "A webhook that starts a Workflow from a template: a signed POST to the "
+            "sidecar's /v1/opscore/triggers/NAMESPACE/NAME."
+        ),
+        columns=[
+            _col("Template", ".spec.templateRef.name"),
+            _col("Per-Minute", ".spec.rateLimit.requestsPerMinute", "integer"),
+            AGE,
         ],
     ),
 ]
