@@ -250,7 +250,7 @@ async def _inputs(
     """The run's inputs, or 422 naming every required input the body leaves unset (404
     when the trigger's template does not exist)."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
     except ValueError as exc:
         raise _invalid([(("body",), f"the body is not JSON: {exc}")]) from None
     template_name = spec.template_ref.name
@@ -269,6 +269,11 @@ async def _inputs(
     if missing:
         raise _invalid([_missing(input_name, mapped.unfound) for input_name in missing])
     return mapped.inputs
+
+
+def _not_json(constant: str) -> None:
+    """NaN and Infinity are Python's, not JSON's: the API server would refuse them."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _missing(input_name: str, unfound: dict[str, str]) -> tuple[tuple[str, ...], str]:

@@ -6,12 +6,17 @@ tests/integration/test_triggers.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sidecar_fakes import NAMESPACE, FakeKube, auth, client_for
 from trigger_fakes import PUSH, TRIGGER, TRIGGER_URL, add_trigger, signed
 
@@ -166,10 +171,11 @@ async def test_a_body_leaving_required_inputs_unset_is_422_naming_each() -> None
     assert workflows(kube) == []
 
 
-async def test_a_signed_body_that_is_not_json_is_422() -> None:
+@pytest.mark.parametrize("body", [b"{not json", b'{"n": NaN}', b"Infinity", b"\xff\xfe{"])
+async def test_a_signed_body_that_is_not_json_is_422(body: bytes) -> None:
     kube = FakeKube()
     add_trigger(kube)
-    resp = await fire(kube, body=b"{not json", headers=signed(b"{not json"))
+    resp = await fire(kube, body=body, headers=signed(body))
     assert resp.status_code == 422
     assert "not JSON" in resp.json()["detail"][0]["msg"]
 
@@ -267,3 +273,31 @@ def test_a_changed_limit_starts_a_full_bucket() -> None:
     desk.admit("uid", TriggerRateLimit(requests_per_minute=1, burst=1))
     assert desk.admit("uid", TriggerRateLimit(requests_per_minute=1, burst=1)) is not None
     assert desk.admit("uid", TriggerRateLimit(requests_per_minute=2, burst=1)) is None
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+PUSH_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "repository": st.dictionaries(st.sampled_from(["full_name", "x"]), JSON_VALUES),
+        "head_commit": st.dictionaries(st.sampled_from(["id", "y"]), JSON_VALUES),
+    },
+)
+
+
+@given(body=JSON_VALUES | PUSH_LIKE)
+@hypothesis.settings(max_examples=60, deadline=None, database=None, derandomize=True)
+def test_any_signed_json_body_is_started_or_refused_422_never_a_server_error(body: Any) -> None:
+    content = json.dumps(body).encode()  # NaN and Infinity too, which must get 422
+
+    async def call() -> httpx.Response:
+        kube = FakeKube()
+        add_trigger(kube)
+        return await fire(kube, body=content, headers=signed(content))
+
+    resp = asyncio.run(call())
+    assert resp.status_code in (202, 422), resp.text
