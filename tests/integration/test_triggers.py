@@ -1,0 +1,226 @@
+"""Webhook triggers on the real control plane, over real HTTP to a real sidecar process:
+a signed call starts a Workflow that runs to Succeeded; a repeated delivery (also after
+a lost answer) yields the same Workflow and exactly one exists; each bad call gets its
+documented status and starts nothing.
+
+The WorkflowTrigger, its Secret and its template are applied with kubectl, as a user
+would; the calls are signed like GitHub signs them (HMAC-SHA256 of the raw body).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from engine_support import FINISHED, agents_ready, apply
+
+from opscore_kube.faults import ENV as WRITE_FAULTS
+from opscore_logic.trigger import sign
+from opscore_testbed import kube_views as kv
+from opscore_testbed.processes import free_port, wait_until
+from opscore_testbed.stack import OpsCoreStack, StackOptions
+
+API_VERSION = "opscore.opspawn.io/v1alpha1"
+SECRET = b"s3cr3t-for-the-trigger"
+TRIGGER_ANNOTATION = "opscore.opspawn.io/trigger"
+PUSH: dict[str, Any] = {
+    "ref": "refs/heads/main",
+    "repository": {"full_name": "acme/shop"},
+    "head_commit": {"id": "9f2c1e7"},
+}
+
+Body = dict[str, Any]
+
+
+@pytest.fixture
+def stack_options() -> StackOptions:
+    return StackOptions(agents=("builder:build",), task_seconds=0.2)
+
+
+def manifests(name: str = "on-push", **spec: Any) -> list[Body]:
+    """The Secret, the template (repo and sha required) and an hmac trigger."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "ci-hook"},
+        "data": {"token": base64.b64encode(SECRET).decode()},
+    }
+    template = {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "build"},
+        "spec": {
+            "parameters": [{"name": "repo", "required": True}, {"name": "sha", "required": True}],
+            "steps": [
+                {
+                    "name": "build",
+                    "capabilities": ["build"],
+                    "parameters": {"repo": "{{ inputs.repo }}", "sha": "{{ inputs.sha }}"},
+                }
+            ],
+        },
+    }
+    trigger = {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowTrigger",
+        "metadata": {"name": name},
+        "spec": {
+            "templateRef": {"name": "build"},
+            "inputsFromBody": {"repo": "repository.full_name", "sha": "head_commit.id"},
+            "auth": {"hmac": {"secretRef": {"name": "ci-hook", "key": "token"}}},
+            **spec,
+        },
+    }
+    return [secret, template, trigger]
+
+
+def call(
+    base: str,
+    namespace: str,
+    name: str,
+    body: bytes,
+    *,
+    secret: bytes = SECRET,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One POST to the trigger path, signed with `secret` (a fresh connection each)."""
+    sent = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, body)}
+    sent.update(headers or {})
+    return httpx.post(
+        f"{base}/v1/opscore/triggers/{namespace}/{name}",
+        content=body,
+        headers=sent,
+        trust_env=False,
+        timeout=30,
+    )
+
+
+def started_by(stack: OpsCoreStack, trigger: str) -> list[Body]:
+    return [
+        wf
+        for wf in kv.items(stack.cp, "workflows", stack.namespace)
+        if (wf["metadata"].get("annotations") or {}).get(TRIGGER_ANNOTATION) == trigger
+    ]
+
+
+def finished(stack: OpsCoreStack, name: str, timeout: float = 90) -> Body:
+    found: Body = {}
+
+    def done() -> bool:
+        found.update(kv.get(stack.cp, "workflow", stack.namespace, name))
+        return (found.get("status") or {}).get("phase") in FINISHED
+
+    wait_until(done, timeout=timeout, interval=0.2, what=f"workflow {name} to finish")
+    return found
+
+
+BODY = json.dumps(PUSH).encode()
+
+
+def test_a_signed_call_starts_a_workflow_that_succeeds_with_the_mapped_inputs(
+    stack: OpsCoreStack,
+) -> None:
+    apply(stack, *manifests())
+    agents_ready(stack, ["builder"])
+    resp = call(stack.sidecar_url, stack.namespace, "on-push", BODY)
+    assert resp.status_code == 202, resp.text
+    workflow = finished(stack, resp.json()["workflow"])
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"]
+    assert workflow["spec"]["inputs"] == {"repo": "acme/shop", "sha": "9f2c1e7"}
+    assert workflow["spec"]["templateRef"] == {"name": "build"}
+
+
+def test_a_repeated_delivery_yields_the_same_workflow_and_only_one_exists(
+    stack: OpsCoreStack,
+) -> None:
+    apply(stack, *manifests())
+    delivery = str(uuid.uuid4())
+    answers = [
+        call(
+            stack.sidecar_url,
+            stack.namespace,
+            "on-push",
+            BODY,
+            headers={"X-GitHub-Delivery": delivery},
+        )
+        for _ in "ab"
+    ]
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    assert answers[0].json()["workflow"] == answers[1].json()["workflow"]
+    assert [a.json()["created"] for a in answers] == [True, False]
+    assert [w["metadata"]["name"] for w in started_by(stack, "on-push")] == [
+        answers[0].json()["workflow"]
+    ]
+
+
+@pytest.fixture
+def lossy_sidecar(stack: OpsCoreStack) -> Iterator[str]:
+    """A second sidecar on the same namespace whose every API write takes effect but
+    loses its answer (the fault suite's seam): the caller sees 503 for a run that exists."""
+    port = free_port()
+    process = stack.spawn_sidecar("lossy-sidecar", port=port, env={WRITE_FAULTS: "after=1.0"})
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+def test_a_retry_after_a_lost_answer_gets_the_run_that_was_created(
+    stack: OpsCoreStack, lossy_sidecar: str
+) -> None:
+    apply(stack, *manifests())
+    key = {"Idempotency-Key": "build-42"}
+    lost = call(lossy_sidecar, stack.namespace, "on-push", BODY, headers=key)
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["Retry-After"] == "2"
+    [created] = started_by(stack, "on-push")  # the write took effect nonetheless
+    retried = call(stack.sidecar_url, stack.namespace, "on-push", BODY, headers=key)
+    assert retried.status_code == 202, retried.text
+    assert retried.json() | {"message": ""} == {
+        "workflow": created["metadata"]["name"],
+        "namespace": stack.namespace,
+        "created": False,
+        "message": "",
+    }
+    assert len(started_by(stack, "on-push")) == 1
+
+
+def test_each_bad_call_gets_its_documented_status_and_starts_nothing(
+    stack: OpsCoreStack,
+) -> None:
+    apply(
+        stack,
+        *manifests(),
+        manifests("small", maxBodyBytes=200)[2],
+        manifests("slow", rateLimit={"requestsPerMinute": 1, "burst": 1})[2],
+    )
+    big = json.dumps({**PUSH, "pad": "x" * 500}).encode()
+    no_repo = json.dumps({"head_commit": {"id": "1"}}).encode()
+    cases = {
+        "wrong signature": (
+            call(stack.sidecar_url, stack.namespace, "on-push", BODY, secret=b"guess"),
+            401,
+        ),
+        "unknown trigger": (call(stack.sidecar_url, stack.namespace, "on-pusj", BODY), 404),
+        "other namespace": (call(stack.sidecar_url, "default", "on-push", BODY), 404),
+        "body too large": (call(stack.sidecar_url, stack.namespace, "small", big), 413),
+        "not JSON": (call(stack.sidecar_url, stack.namespace, "on-push", b"{oops"), 422),
+        "missing input": (call(stack.sidecar_url, stack.namespace, "on-push", no_repo), 422),
+        "first within rate": (call(stack.sidecar_url, stack.namespace, "slow", BODY), 202),
+        "over the rate": (call(stack.sidecar_url, stack.namespace, "slow", BODY), 429),
+    }
+    got = {what: answer.status_code for what, (answer, _) in cases.items()}
+    assert got == {what: code for what, (_, code) in cases.items()}
+    missing = cases["missing input"][0].json()["detail"]
+    assert [e["loc"] for e in missing] == [["body", "repository", "full_name"]]
+    assert "'repo'" in missing[0]["msg"]
+    assert int(cases["over the rate"][0].headers["Retry-After"]) >= 1
+    assert cases["wrong signature"][0].headers["WWW-Authenticate"].startswith("HMAC-SHA256")
+    assert started_by(stack, "on-push") == []
+    assert started_by(stack, "small") == []
+    assert len(started_by(stack, "slow")) == 1
