@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from engine_support import FINISHED, agents_ready, apply
+from prometheus_client.parser import text_string_to_metric_families
 
 from opscore_kube.faults import ENV as WRITE_FAULTS
 from opscore_logic.trigger import sign
@@ -224,3 +225,32 @@ def test_each_bad_call_gets_its_documented_status_and_starts_nothing(
     assert started_by(stack, "on-push") == []
     assert started_by(stack, "small") == []
     assert len(started_by(stack, "slow")) == 1
+
+
+def api_requests(stack: OpsCoreStack) -> dict[tuple[str, str], float]:
+    """The sidecar's `opscore_kube_api_requests_total`, by (verb, code)."""
+    text = httpx.get(f"{stack.sidecar_url}/metrics", trust_env=False, timeout=10).text
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "opscore_kube_api_requests":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[(sample.labels["verb"], sample.labels["code"])] = sample.value
+    return counts
+
+
+def test_a_call_costs_one_api_write_and_reads_are_cached(stack: OpsCoreStack) -> None:
+    apply(stack, *manifests())
+    before = api_requests(stack)
+    for key in ("a", "b", "c", "c"):
+        answer = call(
+            stack.sidecar_url, stack.namespace, "on-push", BODY, headers={"Idempotency-Key": key}
+        )
+        assert answer.status_code == 202, answer.text
+    after = api_requests(stack)
+    spent = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    # Three new runs and one repeat: 3 creates, 1 create answered 409; the trigger, its
+    # Secret and its template read once each (cached), and the repeat's run read once.
+    assert spent.get(("create", "201")) == 3, spent
+    assert spent.get(("create", "409")) == 1, spent
+    assert spent.get(("get", "200")) == 4, spent
