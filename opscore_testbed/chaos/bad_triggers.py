@@ -94,6 +94,6 @@ def headers_of(case: Case, body: bytes) -> dict[str, str]:
 
 
 def path_of(case: Case, namespace: str) -> str:
-    where = quote(str(case.get("namespace", namespace)), safe="")
-    name = quote(str(case.get("trigger", TRIGGER)), safe="")
+    where = quote(str(expand(case.get("namespace", namespace))), safe="")
+    name = quote(str(expand(case.get("trigger", TRIGGER))), safe="")
     return f"/v1/opscore/triggers/{where}/{name}"

@@ -301,3 +301,16 @@ def test_any_signed_json_body_is_started_or_refused_422_never_a_server_error(bod
 
     resp = asyncio.run(call())
     assert resp.status_code in (202, 422), resp.text
+
+
+async def test_calls_are_counted_by_answer_in_metrics() -> None:
+    kube = FakeKube()
+    add_trigger(kube)
+    headers = signed(BODY, **{"Idempotency-Key": "counted"})
+    async with client_for(kube) as (client, _):
+        for _ in range(2):
+            await client.post(TRIGGER_URL, content=BODY, headers=headers)
+        await client.post(TRIGGER_URL, content=BODY, headers=signed(BODY, secret=b"x"))
+        metrics = (await client.get("/metrics")).text
+    for result in ("created", "repeated", "401"):
+        assert f'opscore_sidecar_trigger_calls_total{{result="{result}"}}' in metrics
