@@ -506,7 +506,7 @@ CASES += [
     Case(
         "trigger-name-taken",
         409,
-        fire(headers=trigger_signed(PUSH_BODY, **{"Idempotency-Key": "k"})),
+        fire(headers=trigger_signed(PUSH_BODY, headers={"Idempotency-Key": "k"})),
         POST_TRIGGER,
         name_taken,
     ),

@@ -68,7 +68,7 @@ async def test_calls_without_a_key_each_start_their_own_run() -> None:
 async def test_a_repeated_idempotency_key_returns_the_first_workflow_and_creates_none() -> None:
     kube = FakeKube()
     trigger = add_trigger(kube)
-    headers = signed(BODY, **{"Idempotency-Key": "delivery-1"})
+    headers = signed(BODY, headers={"Idempotency-Key": "delivery-1"})
     async with client_for(kube) as (client, _):
         first = await client.post(TRIGGER_URL, content=BODY, headers=headers)
         again = await client.post(TRIGGER_URL, content=BODY, headers=headers)
@@ -82,7 +82,7 @@ async def test_a_repeated_idempotency_key_returns_the_first_workflow_and_creates
 async def test_githubs_delivery_id_is_the_key_when_no_idempotency_key_is_sent() -> None:
     kube = FakeKube()
     add_trigger(kube)
-    headers = signed(BODY, **{"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"})
+    headers = signed(BODY, headers={"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"})
     async with client_for(kube) as (client, _):
         first = await client.post(TRIGGER_URL, content=BODY, headers=headers)
         again = await client.post(TRIGGER_URL, content=BODY, headers=headers)
@@ -95,7 +95,7 @@ async def test_a_workflow_of_that_name_not_started_by_the_trigger_is_a_409() -> 
     trigger = add_trigger(kube)
     taken = run_name(TRIGGER, trigger["metadata"]["uid"], "k")
     kube.put({"metadata": {"name": taken}, "spec": {"steps": []}}, plural=WORKFLOWS.plural)
-    resp = await fire(kube, headers=signed(BODY, **{"Idempotency-Key": "k"}))
+    resp = await fire(kube, headers=signed(BODY, headers={"Idempotency-Key": "k"}))
     assert resp.status_code == 409
     assert "not started by this trigger" in resp.json()["detail"]
 
@@ -306,7 +306,7 @@ def test_any_signed_json_body_is_started_or_refused_422_never_a_server_error(bod
 async def test_calls_are_counted_by_answer_in_metrics() -> None:
     kube = FakeKube()
     add_trigger(kube)
-    headers = signed(BODY, **{"Idempotency-Key": "counted"})
+    headers = signed(BODY, headers={"Idempotency-Key": "counted"})
     async with client_for(kube) as (client, _):
         for _ in range(2):
             await client.post(TRIGGER_URL, content=BODY, headers=headers)

@@ -1,5 +1,6 @@
 """A WorkflowTrigger, its Secret and its template in a FakeKube, and signed calls to it:
-what the trigger tests of the sidecar share (test_sidecar_triggers, test_sidecar_negative)."""
+what the sidecar's trigger tests share (sidecar/test_sidecar_triggers and
+sidecar/test_sidecar_negative)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,9 @@ def add_trigger(kube: FakeKube, name: str = TRIGGER, **spec: Any) -> dict[str, A
     return kube.put({"metadata": {"name": name}, "spec": full}, plural=WORKFLOW_TRIGGERS.plural)
 
 
-def signed(body: bytes, secret: bytes = TRIGGER_SECRET, **headers: str) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": sign(secret, body),
-        **headers,
-    }
+def signed(
+    body: bytes, *, secret: bytes = TRIGGER_SECRET, headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Headers of a call signed with `secret`, plus `headers`."""
+    signature = sign(secret, body)
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": signature, **(headers or {})}
