@@ -87,7 +87,9 @@ class WorkflowTriggerSpec(WireModel):
     )
     auth: TriggerAuth = Field(description="How callers authenticate.")
     rate_limit: TriggerRateLimit = Field(
-        default_factory=TriggerRateLimit,
+        # A default value (not a factory) so the CRD has it and the API server fills it
+        # in: `kubectl get workflowtriggers` shows the rate in force.
+        default=TriggerRateLimit(),
         description="Over it, a call is answered 429 with Retry-After.",
     )
     max_body_bytes: int = Field(

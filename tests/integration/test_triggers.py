@@ -13,6 +13,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -225,6 +226,35 @@ def test_each_bad_call_gets_its_documented_status_and_starts_nothing(
     assert started_by(stack, "on-push") == []
     assert started_by(stack, "small") == []
     assert len(started_by(stack, "slow")) == 1
+
+
+def test_an_api_key_trigger_admits_only_a_key_scoped_to_it(
+    stack: OpsCoreStack, tmp_path: Path
+) -> None:
+    """A sidecar with a keys file holding a key scoped to the trigger: that key starts a
+    run; the stack's unscoped key is refused (403), no key or a wrong one is 401."""
+    keys = tmp_path / "api-keys"
+    keys.write_text(f"ci-key-0123456789 trigger:{stack.namespace}/by-key\n")
+    port = free_port()
+    process = stack.spawn_sidecar(
+        "keyed-sidecar", port=port, env={"OPSCORE_API_KEYS_FILE": str(keys)}
+    )
+    try:
+        apply(stack, *manifests(), manifests("by-key", auth={"apiKey": {}})[2])
+        base = f"http://127.0.0.1:{port}"
+        answers = {
+            who: call(base, stack.namespace, "by-key", BODY, headers=headers).status_code
+            for who, headers in {
+                "no key": {},
+                "wrong key": {"Authorization": "Bearer not-a-key"},
+                "unscoped key": {"Authorization": f"Bearer {stack.options.api_key}"},
+                "scoped key": {"Authorization": "Bearer ci-key-0123456789"},
+            }.items()
+        }
+    finally:
+        process.stop()
+    assert answers == {"no key": 401, "wrong key": 401, "unscoped key": 403, "scoped key": 202}
+    assert len(started_by(stack, "by-key")) == 1
 
 
 def api_requests(stack: OpsCoreStack) -> dict[tuple[str, str], float]:
