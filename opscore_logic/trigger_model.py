@@ -92,6 +92,14 @@ class WorkflowTriggerSpec(WireModel):
         default=TriggerRateLimit(),
         description="Over it, a call is answered 429 with Retry-After.",
     )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Each run's ttlSecondsAfterFinished: deleted this long after it finished. A "
+            "deleted run frees its idempotency key, so keep it longer than callers retry."
+        ),
+    )
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=2,

@@ -277,16 +277,13 @@ def _not_json(constant: str) -> None:
 
 
 def _missing(input_name: str, unfound: dict[str, str]) -> tuple[tuple[str, ...], str]:
+    """Where a missing input should have come from (the error's `loc`), and why."""
     path = unfound.get(input_name)
     if path is None:
-        return ("body",), (
-            f"required input {input_name!r} of the template: the trigger maps no body path "
-            "to it and gives no fixed value"
-        )
-    return (
-        "body",
-        *path.split("."),
-    ), f"required input {input_name!r}: nothing at body path {path!r}"
+        why = "the trigger maps no body path to it and gives no fixed value"
+        return ("body",), f"required input {input_name!r} of the template: {why}"
+    loc = ("body", *path.split("."))
+    return loc, f"required input {input_name!r}: nothing at body path {path!r}"
 
 
 def _invalid(problems: list[tuple[tuple[str, ...], str]]) -> RequestValidationError:
@@ -318,12 +315,14 @@ async def _create(
         annotations[IDEMPOTENCY_ANNOTATION] = key[:_MAX_KEY_SHOWN]
     else:
         metadata["generateName"] = name_prefix(name, room=_GENERATED_SUFFIX) + "-"
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
         "metadata": metadata,
         "spec": {"templateRef": {"name": spec.template_ref.name}, "inputs": inputs},
     }
+    if spec.ttl_seconds_after_finished is not None:
+        body["spec"]["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
     for _ in range(2):
         try:
             created = await sidecar.kube.create(WORKFLOWS, namespace, body)

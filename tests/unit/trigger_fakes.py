@@ -5,12 +5,13 @@ sidecar/test_sidecar_negative)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 from sidecar_fakes import NAMESPACE, FakeKube
 
-from opscore_kube import SECRETS, WORKFLOW_TEMPLATES, WORKFLOW_TRIGGERS
-from opscore_logic.trigger import sign
+from opscore_kube import SECRETS, WORKFLOW_TEMPLATES, WORKFLOW_TRIGGERS, WORKFLOWS
+from opscore_logic.trigger import run_name, sign
 
 TRIGGER = "on-push"
 TRIGGER_URL = f"/v1/opscore/triggers/{NAMESPACE}/{TRIGGER}"
@@ -61,3 +62,32 @@ def signed(
     """Headers of a call signed with `secret`, plus `headers`."""
     signature = sign(secret, body)
     return {"Content-Type": "application/json", "X-Hub-Signature-256": signature, **(headers or {})}
+
+
+# -- setups for the negative table (each a function of the FakeKube) ------------------------
+
+
+def with_trigger(**spec: Any) -> Callable[[FakeKube], None]:
+    """Store the trigger (with `spec` overrides), its Secret and its template."""
+
+    def setup(kube: FakeKube) -> None:
+        add_trigger(kube, **spec)
+
+    return setup
+
+
+def trigger_and(then: Callable[[FakeKube], None]) -> Callable[[FakeKube], None]:
+    """The trigger, then another setup (e.g. the API server going down)."""
+
+    def setup(kube: FakeKube) -> None:
+        add_trigger(kube)
+        then(kube)
+
+    return setup
+
+
+def trigger_name_taken(kube: FakeKube) -> None:
+    """The trigger, and a Workflow it did not start under the name key `k` maps to."""
+    uid = add_trigger(kube)["metadata"]["uid"]
+    name = run_name(TRIGGER, uid, "k")
+    kube.put({"metadata": {"name": name}, "spec": {}}, plural=WORKFLOWS.plural)

@@ -30,11 +30,10 @@ from sidecar_fakes import (
     signed_headers,
     state_url,
 )
-from trigger_fakes import PUSH, TRIGGER_URL, add_trigger
+from trigger_fakes import PUSH, TRIGGER_URL, trigger_and, trigger_name_taken, with_trigger
 from trigger_fakes import signed as trigger_signed
 
-from opscore_kube import WORKFLOWS, Conflict, KubeApiError
-from opscore_logic.trigger import run_name
+from opscore_kube import Conflict, KubeApiError
 from opscore_sidecar.app import create_app
 from opscore_sidecar.openapi import document
 
@@ -462,29 +461,6 @@ def fire(body: bytes = PUSH_BODY, headers: dict[str, str] | None = None) -> Send
     return post_raw(TRIGGER_URL, body, headers or trigger_signed(body))
 
 
-def trigger(**spec: Any) -> Callable[[FakeKube], None]:
-    """A setup that stores the trigger (with `spec` overrides), its Secret and template."""
-
-    def setup(kube: FakeKube) -> None:
-        add_trigger(kube, **spec)
-
-    return setup
-
-
-def name_taken(kube: FakeKube) -> None:
-    uid = add_trigger(kube)["metadata"]["uid"]
-    name = run_name("on-push", uid, "k")
-    kube.put({"metadata": {"name": name}, "spec": {}}, plural=WORKFLOWS.plural)
-
-
-def trigger_then(setup: Callable[[FakeKube], None]) -> Callable[[FakeKube], None]:
-    def both(kube: FakeKube) -> None:
-        add_trigger(kube)
-        setup(kube)
-
-    return both
-
-
 UNREADABLE = b'{"ref": '
 CASES += [
     Case(
@@ -492,7 +468,7 @@ CASES += [
         401,
         fire(headers=trigger_signed(PUSH_BODY, secret=b"guess")),
         POST_TRIGGER,
-        trigger(),
+        with_trigger(),
         headers={"WWW-Authenticate": "HMAC-SHA256"},
     ),
     Case(
@@ -500,7 +476,7 @@ CASES += [
         403,
         fire(headers=auth()),
         POST_TRIGGER,
-        trigger(auth={"apiKey": {}}),
+        with_trigger(auth={"apiKey": {}}),
     ),
     Case("trigger-unknown", 404, fire(), POST_TRIGGER),
     Case(
@@ -508,15 +484,15 @@ CASES += [
         409,
         fire(headers=trigger_signed(PUSH_BODY, headers={"Idempotency-Key": "k"})),
         POST_TRIGGER,
-        name_taken,
+        trigger_name_taken,
     ),
-    Case("trigger-too-large", 413, fire(), POST_TRIGGER, trigger(maxBodyBytes=16)),
+    Case("trigger-too-large", 413, fire(), POST_TRIGGER, with_trigger(maxBodyBytes=16)),
     Case(
         "trigger-missing-input",
         422,
         fire(b"{}", trigger_signed(b"{}")),
         POST_TRIGGER,
-        trigger(),
+        with_trigger(),
         field_named="repository",
     ),
     Case(
@@ -524,7 +500,7 @@ CASES += [
         422,
         fire(UNREADABLE, trigger_signed(UNREADABLE)),
         POST_TRIGGER,
-        trigger(),
+        with_trigger(),
         field_named="body",
     ),
     Case(
@@ -532,11 +508,11 @@ CASES += [
         429,
         twice(fire()),
         POST_TRIGGER,
-        trigger(rateLimit={"requestsPerMinute": 1, "burst": 1}),
+        with_trigger(rateLimit={"requestsPerMinute": 1, "burst": 1}),
         headers=RETRY,
     ),
     Case("trigger-rbac-refusal", 502, fire(), POST_TRIGGER, rbac_refuses),
-    Case("trigger-api-down", 503, fire(), POST_TRIGGER, trigger_then(down), headers=RETRY),
+    Case("trigger-api-down", 503, fire(), POST_TRIGGER, trigger_and(down), headers=RETRY),
 ]
 
 

@@ -55,6 +55,14 @@ async def test_a_signed_call_creates_one_workflow_of_the_template_with_the_mappe
     assert workflow["metadata"]["labels"]["opscore.opspawn.io/started-by"] == "trigger"
 
 
+async def test_runs_get_the_triggers_ttl_after_finished() -> None:
+    kube = FakeKube()
+    add_trigger(kube, ttlSecondsAfterFinished=3600)
+    assert (await fire(kube)).status_code == 202
+    [workflow] = workflows(kube)
+    assert workflow["spec"]["ttlSecondsAfterFinished"] == 3600
+
+
 async def test_calls_without_a_key_each_start_their_own_run() -> None:
     kube = FakeKube()
     add_trigger(kube)
