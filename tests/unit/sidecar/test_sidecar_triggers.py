@@ -87,6 +87,19 @@ async def test_a_repeated_idempotency_key_returns_the_first_workflow_and_creates
     assert len(workflows(kube)) == 1
 
 
+async def test_two_deliveries_of_one_key_at_once_create_one_workflow() -> None:
+    kube = FakeKube()
+    add_trigger(kube)
+    headers = signed(BODY, headers={"Idempotency-Key": "at-once"})
+    async with client_for(kube) as (client, _):
+        answers = await asyncio.gather(
+            *(client.post(TRIGGER_URL, content=BODY, headers=headers) for _ in range(2))
+        )
+    assert sorted(a.json()["created"] for a in answers) == [False, True]
+    assert len({a.json()["workflow"] for a in answers}) == 1
+    assert len(workflows(kube)) == 1
+
+
 async def test_githubs_delivery_id_is_the_key_when_no_idempotency_key_is_sent() -> None:
     kube = FakeKube()
     add_trigger(kube)
