@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from opscore_logic.agent_model import AgentSpec, AgentStatus
 from opscore_logic.approval_model import ApprovalSpec
 from opscore_logic.schedule_model import WorkflowScheduleSpec, WorkflowScheduleStatus
+from opscore_logic.trigger_model import WorkflowTriggerSpec
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowTemplateSpec
 
 GROUP = "opscore.opspawn.io"
@@ -249,6 +250,22 @@ KINDS = [
             _col("Approver", ".spec.approver.username"),
             AGE,
             _col("Reason", ".spec.reason", priority=1),
+        ],
+    ),
+    Kind(
+        kind="WorkflowTrigger",
+        plural="workflowtriggers",
+        short_names=["wftr"],
+        spec=WorkflowTriggerSpec,
+        status=None,
+        description=(
+            "A webhook that starts a Workflow from a template: a signed POST to the "
+            "sidecar's /v1/opscore/triggers/NAMESPACE/NAME."
+        ),
+        columns=[
+            _col("Template", ".spec.templateRef.name"),
+            _col("Per-Minute", ".spec.rateLimit.requestsPerMinute", "integer"),
+            AGE,
         ],
     ),
 ]

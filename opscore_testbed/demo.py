@@ -68,7 +68,10 @@ def run(*, once: bool, timeout: float, task_seconds: float) -> int:
     with ControlPlane() as cp:
         print(f"   API server {cp.server}; started in {sum(cp.timings.values()):.1f}s")
         print(f"   To look around yourself: export KUBECONFIG={cp.kubeconfig}")
-        _say("Installing the CRDs (Agent, Workflow, WorkflowTemplate, WorkflowSchedule, Approval)")
+        _say(
+            "Installing the CRDs (Agent, Workflow, WorkflowTemplate, WorkflowSchedule, "
+            "WorkflowTrigger, Approval)"
+        )
         install_crds(cp)
         cp.kubectl("create", "namespace", NAMESPACE)
         _say("Starting the sidecar, the operator and AgentKit (simulated) with 3 agents")

@@ -18,7 +18,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
-from opscore_sidecar import dashboard, health, openapi, report_endpoint, webhook, workflow_start
+from opscore_sidecar import (
+    dashboard,
+    health,
+    openapi,
+    report_endpoint,
+    trigger_endpoint,
+    webhook,
+    workflow_start,
+)
 from opscore_sidecar.agent_directory import CreateContended, KubeApi
 from opscore_sidecar.auth import KeyStore
 from opscore_sidecar.components import Sidecar
@@ -85,6 +93,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
     app.include_router(report_endpoint.router)
     app.include_router(webhook.router)
     app.include_router(workflow_start.router)
+    app.include_router(trigger_endpoint.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -130,6 +130,15 @@ class SidecarSettings(BaseSettings):
     rate_limit_per_agent_burst: int = Field(
         default=100, ge=1, description="OPSCORE_RATE_LIMIT_PER_AGENT_BURST: requests at once."
     )
+    trigger_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "OPSCORE_TRIGGER_CACHE_SECONDS: how long a WorkflowTrigger, its Secret and its "
+            "template, once read, are used before being read again (0: every call reads)."
+        ),
+    )
     access_log: bool = Field(
         default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
     )
