@@ -17,9 +17,9 @@ from opscore_cli.humanize import age, duration
 from opscore_cli.style import PHASE_SGR, Style
 from opscore_cli.table import Cell, Span, cell, render_table
 from opscore_logic.base import parse_time
-from opscore_logic.run_view import StepRow
+from opscore_logic.run_view import StepRow, usage_cost, usage_tokens
 
-HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "MESSAGE")
+HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "TOKENS", "COST", "MESSAGE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,8 @@ def step_table(
     style: Style,
     width: int | None = None,
 ) -> list[str]:
-    """The steps as an aligned tree table (STEP, PHASE, AGENT, ATTEMPT, DURATION, MESSAGE).
+    """The steps as an aligned tree table (STEP, PHASE, AGENT, ATTEMPT, DURATION, TOKENS,
+    COST, MESSAGE; TOKENS and COST are `-` until an attempt reported usage).
 
     AGENT is the Agent's resource name, as `kubectl get agents` and the step status say it
     (for AgentKit agents it is derived from the name they registered under).
@@ -93,6 +94,8 @@ def step_table(
                 cell(row.agent or "-"),
                 cell(row.attempt),
                 cell(duration(row.duration_seconds(now), precise=True)),
+                cell(row.tokens() if row.tokens() is not None else "-"),
+                cell(row.cost() or "-"),
                 cell(message or ""),
             ]
         )
@@ -129,12 +132,29 @@ def render_workflow(
     fields.append(("Created", f"{age(parse_time(meta.get('creationTimestamp')), now)} ago"))
     if started is not None:
         fields.append(("Duration", duration(((finished or now) - started).total_seconds())))
+    usage = status.get("usage") if isinstance(status.get("usage"), Mapping) else None
+    tokens = usage_tokens(usage)
+    if tokens is not None:
+        cost = usage_cost(usage)
+        fields.append(("Usage", f"{tokens} tokens" + (f", {cost}" if cost else "")))
+    budget = spec.get("budget")
+    if isinstance(budget, Mapping) and budget:
+        fields.append(("Budget", _budget_text(budget)))
     requested = pending_verbs(workflow)
     if requested:
         fields.append(("Requested", ", ".join(requested)))
     label_width = max(len(label) for label, _ in fields) + 2
     head = [f"{label + ':':<{label_width}}{value}" for label, value in fields]
     return "\n".join([*head, "", *step_table(rows, now, style, width)]) + "\n"
+
+
+def _budget_text(budget: Mapping[str, Any]) -> str:
+    limits = []
+    if budget.get("maxTokens") is not None:
+        limits.append(f"{budget['maxTokens']} tokens")
+    if budget.get("maxCost") is not None:
+        limits.append(f"{budget['maxCost']:g} {budget.get('currency') or ''}".strip())
+    return f"{', '.join(limits)} (on exceeded: {budget.get('onExceeded') or 'Fail'})"
 
 
 def pending_verbs(workflow: Mapping[str, Any]) -> list[str]:

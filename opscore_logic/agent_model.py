@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints
 
 from opscore_logic.base import WireModel
 from opscore_logic.conditions import Condition
+from opscore_logic.usage import Usage
 
 MAX_REPORTS = 16
 
@@ -139,6 +140,16 @@ class AgentStatus(WireModel):
     tasks_succeeded: int = Field(default=0, ge=0, description="Tasks it finished.")
     tasks_failed: int = Field(default=0, ge=0, description="Tasks that failed or timed out.")
     last_error: str | None = Field(default=None, description="The last error it reported.")
+    usage: Usage | None = Field(
+        default=None, description="Usage of the tasks it ended, counted with the steps'."
+    )
+    unattributed_usage: Usage | None = Field(
+        default=None,
+        description=(
+            "Usage it reported without a task id while running several tasks: counted "
+            "here, on no step (send opscore_task_id to have it attributed)."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="`Ready` (can take work), `Available` (heard from).",

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from opscore_logic.agent_model import AgentSpec, AgentStatus
+from opscore_logic.schedule_model import WorkflowScheduleSpec, WorkflowScheduleStatus
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowTemplateSpec
 
 GROUP = "opscore.opspawn.io"
@@ -178,6 +179,7 @@ KINDS = [
             _col("Capabilities", ".spec.capabilities", priority=1),
             _col("Succeeded", ".status.tasksSucceeded", "integer", priority=1),
             _col("Failed", ".status.tasksFailed", "integer", priority=1),
+            _col("Tokens", ".status.usage.totalTokens", "integer", priority=1),
             _col("Last-Error", ".status.lastError", priority=1),
         ],
     ),
@@ -196,6 +198,8 @@ KINDS = [
             _col("Message", ".status.message"),
             _col("Started", ".status.startTime", "date", priority=1),
             _col("Finished", ".status.completionTime", "date", priority=1),
+            _col("Tokens", ".status.usage.totalTokens", "integer", priority=1),
+            _col("Cost", ".status.usage.cost", priority=1),
         ],
     ),
     Kind(
@@ -206,6 +210,26 @@ KINDS = [
         status=None,
         description="A reusable workflow definition that Workflows reference by name.",
         columns=[_col("Description", ".spec.description"), AGE],
+    ),
+    Kind(
+        kind="WorkflowSchedule",
+        plural="workflowschedules",
+        short_names=["wfs"],
+        spec=WorkflowScheduleSpec,
+        status=WorkflowScheduleStatus,
+        description="Workflows created on a cron schedule, as a CronJob creates Jobs.",
+        columns=[
+            _col("Schedule", ".spec.schedule"),
+            _col("Time-Zone", ".spec.timeZone"),
+            _col("Suspend", ".spec.suspend", "boolean"),
+            _col("Active", ".status.active[*].name"),
+            _col("Last-Schedule", ".status.lastScheduleTime", "date"),
+            AGE,
+            _col("Next-Schedule", ".status.nextScheduleTime", priority=1),
+            _col("Last-Success", ".status.lastSuccessfulRun", priority=1),
+            _col("Policy", ".spec.concurrencyPolicy", priority=1),
+            _col("Reason", '.status.conditions[?(@.type=="Scheduled")].reason', priority=1),
+        ],
     ),
 ]
 

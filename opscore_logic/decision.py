@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from opscore_logic.attribution import AttemptUsage
 from opscore_logic.selection import AgentView
 from opscore_logic.workflow_model import StepStatus, WorkflowStatus
 
@@ -55,7 +56,9 @@ class Release:
 
     `step` names the step it ran, for logs. `reported_at` is when the sidecar received the
     report that decided the outcome (None when no report did: timeouts, offline, cancels);
-    the operator measures step-advance latency from it to the next dispatch.
+    the operator measures step-advance latency from it to the next dispatch. `usage`:
+    what the ended attempt's reports said it used (already added to the step's status;
+    the operator adds it to the agent's counters and the metrics).
     """
 
     agent: str
@@ -63,6 +66,7 @@ class Release:
     result: Literal["succeeded", "failed", "abandoned"]
     step: str = ""
     reported_at: datetime | None = None
+    usage: AttemptUsage = field(default_factory=AttemptUsage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +106,17 @@ def release(
     agents: dict[str, AgentView] | None,
     decision: Decision,
     reported_at: datetime | None = None,
+    usage: AttemptUsage | None = None,
 ) -> None:
     """The entry's attempt is no longer in flight: release it, and give its slot back to
     this pass's view of the agent (the ledger frees it too, so the next pass would)."""
     if not entry.agent or not entry.task_id:
         return
-    decision.releases.append(Release(entry.agent, entry.task_id, result, entry.name, reported_at))
+    decision.releases.append(
+        Release(
+            entry.agent, entry.task_id, result, entry.name, reported_at, usage or AttemptUsage()
+        )
+    )
     if agents is not None and entry.agent in agents:
         view = agents[entry.agent]
         agents[entry.agent] = replace(view, free_slots=view.free_slots + 1)

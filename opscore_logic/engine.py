@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from opscore_logic.budget import Budget, OnExceeded
 from opscore_logic.conditions import set_condition
 from opscore_logic.decision import (
     Decision,
@@ -49,6 +50,7 @@ from opscore_logic.selection import (
     step_fits,
     why_no_agent,
 )
+from opscore_logic.spending import account_run
 from opscore_logic.templating import Scope, TemplateError, evaluate_condition, render
 from opscore_logic.workflow_model import (
     Step,
@@ -87,6 +89,7 @@ def reconcile(
     resolve_error: str | None = None,
     failed_dispatches: Mapping[str, FailedDispatch] | None = None,
     count_fitting: Callable[[Step], int] | None = None,
+    default_budget: Budget | None = None,
 ) -> Decision:
     """Decide the next status and actions for one workflow (see module docstring).
 
@@ -99,7 +102,8 @@ def reconcile(
     could be given now (free, fitting) that come first in `select_agent`'s order, as many
     as there are steps; at scale the operator passes just those. `count_fitting` then
     says how many agents of all fit a step (for a queued step's message); when None they
-    are counted in `agents`.
+    are counted in `agents`. `default_budget` applies when `spec.budget` is unset (the
+    WorkflowTemplate's); see `opscore_logic.budget` for what an exceeded budget does.
     """
     status = status.model_copy(deep=True)
     decision = Decision(status=status)
@@ -163,11 +167,31 @@ def reconcile(
         else:
             advance_running(spec, status, entry, by_name[entry.name], free, decision, now)
 
+    budget = spec.budget or default_budget
+    over = account_run(budget, status, decision)
+    suspended_by_budget: str | None = None
+    if over is not None and budget is not None:
+        message = f"budget exceeded: {over}"
+        if budget.on_exceeded is OnExceeded.SUSPEND:
+            spec = spec.model_copy(update={"suspend": True})  # what spec.suspend does
+            suspended_by_budget = f"{message}; raise or remove spec.budget to resume"
+        elif not any(e.phase is StepPhase.RUNNING for e in status.steps):
+            exceeded = StepReason.BUDGET_EXCEEDED
+            _cancel_all(status, decision, now, reason=exceeded, message=message)
+            forced = (WorkflowPhase.FAILED, WorkflowReason.BUDGET_EXCEEDED, message)
+            _conclude(ref, spec, status, decision, steps, now, forced=forced)
+            return _finalise(ref, status, decision, old_phase, now)
+        else:  # the running steps finish (their usage still counts), nothing new starts
+            _conclude(ref, spec, status, decision, steps, now)
+            status.message = f"{message}; waiting for the running steps to finish"
+            return _finalise(ref, status, decision, old_phase, now)
     scope_inputs = dict(spec.inputs if inputs is None else inputs)
     _start_ready(
         ref, spec, scope_inputs, status, steps, entries, free, decision, now, count_fitting
     )
     _conclude(ref, spec, status, decision, steps, now)
+    if suspended_by_budget is not None and status.phase is WorkflowPhase.SUSPENDED:
+        status.message = suspended_by_budget
     return _finalise(ref, status, decision, old_phase, now)
 
 

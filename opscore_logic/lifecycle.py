@@ -13,15 +13,25 @@ State (`status.state`, the raw string stays in `status.rawState`):
       offline/stopped       -> Offline         anything else       -> Unknown (raw kept)
     silent longer than heartbeatTimeoutSeconds  Offline, whatever it said last
     a task Ops-Core gave it still in flight .. Active, whatever it said last (unless Offline)
+    `active` about a task that has ended ..... Idle (see below)
 
 The last rule is what Ops-Core knows better than the agent: it dispatched the task and has
 not seen it end, so the agent is working on it, even while its last report still says
 `idle` (the reference agent reports only after its work) or something unknown. So the state,
 `Ready` and the current task never contradict each other in `kubectl get agents`.
 
-"Silent" is measured from when the sidecar *received* the last report, not from the
-agent's own timestamp, so a skewed agent clock cannot keep an agent alive or kill it. The
-next report ends Offline at once (there is no separate "recovering" state).
+The rule after it is the converse: an `active` received between Ops-Core's last dispatch
+to the agent and the end of its last task, when nothing Ops-Core gave it is in flight any
+more, was about that task, and the task has ended in Ops-Core's eyes (its attempt timed
+out, or its workflow was deleted). That happens when the `idle` after it was lost (the
+SDK never retries a report the sidecar could not take: a sidecar restart or an API server
+outage). Holding the agent `Active` until it reports again would take it out of service
+for good, since a reference agent reports only around work it is given. The cost: an
+agent that really is still busy with the abandoned task may be given the next one (as
+with a retry sent to it). The last dispatch is known to this operator process only (after
+a restart, such an agent stays `Active` until it reports again: docs/reliability.md). An
+`active` received after the last task ended is work Ops-Core did not give it, and holds
+the agent as before.
 
 `Available` (heard from recently): True/Reporting while the last report is younger than
 the heartbeat timeout; False/NoReports before the first report, False/HeartbeatTimeout
@@ -96,6 +106,8 @@ class Workload:
     current_task: str | None = None
     current_task_id: str | None = None
     missing_reason: str | None = None  # e.g. AgentKit answered 404 for it
+    last_dispatch_at: datetime | None = None  # when this process last gave it a task
+    last_end_at: datetime | None = None  # when the last task this process gave it ended
 
 
 def observed_state(spec: AgentSpec, reports: Sequence[AgentReport], now: datetime) -> AgentState:
@@ -109,13 +121,29 @@ def observed_state(spec: AgentSpec, reports: Sequence[AgentReport], now: datetim
     return normalise_state(latest.state)
 
 
-def shown_state(observed: AgentState, workload: Workload) -> AgentState:
+def shown_state(
+    observed: AgentState, workload: Workload, reports: Sequence[AgentReport] = ()
+) -> AgentState:
     """The state to show and route by: Active while a task Ops-Core gave the agent is in
-    flight (see the module docstring), else what its reports and the clock say. Offline
-    still wins: a silent agent's tasks are about to fail, and the column must say why."""
+    flight, Idle when its `active` was about such a task that has ended (see the module
+    docstring), else what its reports and the clock say. Offline still wins: a silent
+    agent's tasks are about to fail, and the column must say why."""
     if workload.active_tasks > 0 and observed is not AgentState.OFFLINE:
         return AgentState.ACTIVE
+    if observed is AgentState.ACTIVE and _about_ended_work(reports, workload):
+        return AgentState.IDLE
     return observed
+
+
+def _about_ended_work(reports: Sequence[AgentReport], workload: Workload) -> bool:
+    latest = latest_report(reports)
+    return (
+        workload.active_tasks == 0
+        and workload.last_dispatch_at is not None
+        and workload.last_end_at is not None
+        and latest is not None
+        and workload.last_dispatch_at <= latest.received_at <= workload.last_end_at
+    )
 
 
 def is_available(spec: AgentSpec, reports: Sequence[AgentReport], now: datetime) -> bool:
@@ -159,7 +187,7 @@ def derive_status(
     generation: int | None,
 ) -> AgentStatus:
     """The operator-owned status fields, recomputed from reports and workload."""
-    state = shown_state(observed_state(spec, status.reports, now), workload)
+    state = shown_state(observed_state(spec, status.reports, now), workload, status.reports)
     latest = latest_report(status.reports)
     available, available_reason, available_message = _availability(spec, status.reports, now)
     since = status.state_since if status.state == state and status.state_since else now
@@ -214,7 +242,7 @@ def readiness(
 ) -> tuple[bool, str, str]:
     """(ready, reason, message) of the `Ready` condition: the one rule the status and the
     operator's routing both use, so what `kubectl get` says is what the scheduler does."""
-    state = shown_state(observed_state(spec, reports, now), workload)
+    state = shown_state(observed_state(spec, reports, now), workload, reports)
     return _readiness(spec, state, is_available(spec, reports, now), workload)
 
 

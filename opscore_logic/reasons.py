@@ -40,6 +40,7 @@ class StepReason(StrEnum):
     CANCELLED = "Cancelled"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     WORKFLOW_FINISHED = "WorkflowFinished"
+    BUDGET_EXCEEDED = "BudgetExceeded"
 
 
 class WorkflowReason(StrEnum):
@@ -53,6 +54,7 @@ class WorkflowReason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     TIMED_OUT = "TimedOut"
     CANCELLED = "Cancelled"
+    BUDGET_EXCEEDED = "BudgetExceeded"
 
 
 def listed(reasons: type[StrEnum]) -> str:

@@ -38,6 +38,15 @@ class StepRow:
     finished_at: datetime | None = None
     reason: str | None = None
     message: str | None = None
+    usage: Mapping[str, Any] | None = None  # `status.steps[].usage` as stored
+
+    def tokens(self) -> int | None:
+        """Total tokens its ended attempts reported (None: none reported usage)."""
+        return usage_tokens(self.usage)
+
+    def cost(self) -> str | None:
+        """Its cost per currency, e.g. `0.0042 USD` (None: no cost reported)."""
+        return usage_cost(self.usage)
 
     def duration_seconds(self, now: datetime) -> float | None:
         """From the first dispatch to the end, or to `now` while it is still going."""
@@ -45,6 +54,20 @@ class StepRow:
             return None
         end = self.finished_at or now
         return max(0.0, (end - self.started_at).total_seconds())
+
+
+def usage_tokens(usage: Mapping[str, Any] | None) -> int | None:
+    """`totalTokens` of a stored usage object (a run's or a step's), None when absent."""
+    value = (usage or {}).get("totalTokens")
+    return value if isinstance(value, int) else None
+
+
+def usage_cost(usage: Mapping[str, Any] | None) -> str | None:
+    """The stored cost per currency as text (`0.12 USD, 1.5 EUR`), None when absent."""
+    costs = (usage or {}).get("cost")
+    if not isinstance(costs, Mapping) or not costs:
+        return None
+    return ", ".join(f"{value:g} {currency}" for currency, value in sorted(costs.items()))
 
 
 def template_name(workflow: Mapping[str, Any]) -> str | None:
@@ -105,6 +128,7 @@ def _row(name: str, deps: Sequence[str], entry: Mapping[str, Any] | None) -> Ste
         finished_at=parse_time(entry.get("finishedAt")),
         reason=_text(entry.get("reason")),
         message=_text(entry.get("message")),
+        usage=entry["usage"] if isinstance(entry.get("usage"), Mapping) else None,
     )
 
 

@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from opscore_logic.attribution import AttemptUsage, attempt_usage
 from opscore_logic.backoff import retry_delay
 from opscore_logic.decision import Decision, EngineEvent, FailedDispatch, release
 from opscore_logic.outcomes import infer_outcome
@@ -48,7 +49,8 @@ def advance_running(
         return
     outcome = infer_outcome(agent.reports, task_id=entry.task_id, dispatched_at=dispatched)
     if outcome is not None and outcome.succeeded:
-        release(entry, "succeeded", agents, decision, outcome.reported_at)
+        used = settle_usage(entry, agent, dispatched)
+        release(entry, "succeeded", agents, decision, outcome.reported_at, used)
         entry.phase = StepPhase.SUCCEEDED
         entry.finished_at = now
         entry.reason = StepReason.TASK_SUCCEEDED
@@ -56,23 +58,44 @@ def advance_running(
         entry.output = capped_output(outcome.output, entry)
         return
     if outcome is not None:
-        release(entry, "failed", agents, decision, outcome.reported_at)
+        used = settle_usage(entry, agent, dispatched)
+        release(entry, "failed", agents, decision, outcome.reported_at, used)
         failed = StepReason.TASK_FAILED
         attempt_failed(spec, status, entry, step, decision, now, failed, outcome.message)
         return
     if agent.offline:
-        release(entry, "failed", agents, decision)
+        release(entry, "failed", agents, decision, usage=settle_usage(entry, agent, dispatched))
         message = f"agent {entry.agent} went offline (no heartbeat) during the task"
         attempt_failed(spec, status, entry, step, decision, now, StepReason.AGENT_OFFLINE, message)
         return
     if step.timeout_seconds is not None:
         deadline = dispatched + timedelta(seconds=step.timeout_seconds)
         if now >= deadline:
-            release(entry, "failed", agents, decision)
+            used = settle_usage(entry, agent, dispatched)
+            release(entry, "failed", agents, decision, usage=used)
             message = f"no result from agent {entry.agent} within {step.timeout_seconds}s"
             attempt_failed(spec, status, entry, step, decision, now, StepReason.TIMED_OUT, message)
             return
         decision.wake_at(deadline, now)
+
+
+def settle_usage(entry: StepStatus, agent: AgentView, dispatched: datetime) -> AttemptUsage:
+    """Add the ending attempt's usage to the step. Called once per attempt, in the pass
+    that takes the step out of Running: the status write that records the end carries
+    the usage, so a later pass (or another operator after a restart) never sees the
+    attempt running again and never counts it twice; a report delivered twice is one
+    report in the agent's deduplicated log."""
+    assert entry.task_id is not None
+    used = attempt_usage(
+        agent.reports,
+        task_id=entry.task_id,
+        dispatched_at=dispatched,
+        tasks_in_flight=agent.tasks_in_flight,
+    )
+    if used.attributed:
+        attempt = used.attributed_total()
+        entry.usage = attempt if entry.usage is None else entry.usage.plus(attempt)
+    return used
 
 
 DISPATCH_RETRY_SECONDS = 2.0

@@ -36,6 +36,9 @@ class AgentView:
     offline: bool = False
     last_dispatch_at: datetime | None = None
     reports: Sequence[AgentReport] = ()
+    # Tasks in flight on it when the pass began (all workflows'): usage reported without a
+    # task id is a step's only while the agent runs just that one (`usage.attempt_usage`).
+    tasks_in_flight: int = 0
 
     def matches_name(self, wanted: str) -> bool:
         return wanted in (self.name, self.agent_name, self.agent_id)

@@ -15,8 +15,10 @@ from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 
 from opscore_logic.base import WireModel
+from opscore_logic.budget import Budget
 from opscore_logic.conditions import Condition
 from opscore_logic.reasons import StepReason, StoredStepReason, WorkflowReason, listed
+from opscore_logic.usage import Usage
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LIST_MAP_BY_NAME: JsonDict = {
@@ -229,6 +231,10 @@ class WorkflowSpec(WireModel):
     ttl_seconds_after_finished: int | None = Field(
         default=None, ge=0, description="Delete the Workflow this long after it finished."
     )
+    budget: Budget | None = Field(
+        default=None,
+        description="Usage limits of the run (default: the WorkflowTemplate's budget).",
+    )
 
 
 class StepStatus(WireModel):
@@ -259,6 +265,9 @@ class StepStatus(WireModel):
     output: dict[str, Any] | None = Field(
         default=None, description="Small output reported by the agent (size-capped)."
     )
+    usage: Usage | None = Field(
+        default=None, description="Tokens and cost its ended attempts reported."
+    )
 
 
 class WorkflowStatus(WireModel):
@@ -273,6 +282,9 @@ class WorkflowStatus(WireModel):
         default_factory=list, description="One entry per step.", json_schema_extra=LIST_MAP_BY_NAME
     )
     retries_used: int = Field(default=0, ge=0, description="Retries spent (see retryBudget).")
+    usage: Usage | None = Field(
+        default=None, description="The sum of the steps' usage (see spec.budget)."
+    )
     retry_generation: int = Field(
         default=0, ge=0, description="The spec.retryGeneration last acted on."
     )
@@ -300,6 +312,9 @@ class WorkflowTemplateSpec(WireModel):
         max_length=MAX_STEPS,
         description="The steps, as in a Workflow.",
         json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    budget: Budget | None = Field(
+        default=None, description="The default spec.budget of Workflows using it."
     )
 
 

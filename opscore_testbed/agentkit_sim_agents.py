@@ -62,9 +62,15 @@ class AgentSpec(BaseModel):
     dispatch_delay_seconds: float = Field(default=0.0, ge=0.0)
     #: Deliberate faults for the fault suite's canary, each counted down per workflow task:
     #: AgentKit delivers the next N tasks to this agent twice (the same message, as after
-    #: an ambiguous retry), and the agent's reports of the next N tasks are lost.
+    #: an ambiguous retry), and the agent's reports of the next N tasks are lost; or only
+    #: their last report (`idle`/`error`), after the `active` was stored, as when the
+    #: sidecar restarts between the two.
     deliver_twice_next: int = Field(default=0, ge=0)
     drop_reports_next: int = Field(default=0, ge=0)
+    lose_last_report_next: int = Field(default=0, ge=0)
+    #: `details.usage` each task's final report (idle or error) carries, sent as it is (so a
+    #: test can also send one Ops-Core must refuse); None: no usage, as the reference agent.
+    usage: dict[str, Any] | None = None
 
 
 class AgentPatch(BaseModel):
@@ -80,11 +86,14 @@ class AgentPatch(BaseModel):
     dispatch_delay_seconds: float | None = Field(default=None, ge=0.0)
     deliver_twice_next: int | None = Field(default=None, ge=0)
     drop_reports_next: int | None = Field(default=None, ge=0)
+    lose_last_report_next: int | None = Field(default=None, ge=0)
+    usage: dict[str, Any] | None = None
 
 
 def take_one(agent: SimulatedAgent, counter: str, message_type: str | None) -> bool:
-    """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`)
-    says this workflow task is one to misbehave on; other messages never count."""
+    """True (and one fewer left) when `counter` (`deliver_twice_next`, `drop_reports_next`,
+    `lose_last_report_next`) says this workflow task is one to misbehave on; other
+    messages never count."""
     left = int(getattr(agent.spec, counter))
     if message_type != WORKFLOW_TASK or left <= 0:
         return False
@@ -303,10 +312,10 @@ class AgentFleet:
             return TaskOutcome(
                 status_code=500,
                 answer={"detail": error},
-                reports=[("error", error | correlation)],
+                reports=[("error", error | correlation | _usage_of(spec))],
                 task_id=task_id if isinstance(task_id, str) else None,
             )
-        idle_details: dict[str, Any] = dict(correlation)
+        idle_details: dict[str, Any] = dict(correlation) | _usage_of(spec)
         if correlation:
             idle_details["output"] = {"echo": message.get("payload"), "agent": spec.name}
         return TaskOutcome(
@@ -348,6 +357,11 @@ class AgentFleet:
             agent.tasks_completed += 1
 
 
+def _usage_of(spec: AgentSpec) -> dict[str, Any]:
+    """The usage detail of a task's final report ({} when the agent reports none)."""
+    return {} if spec.usage is None else {"usage": dict(spec.usage)}
+
+
 def _task_name(message: dict[str, Any]) -> str:
     """The task's name for messages: the top-level field, else the payload's, else 'unknown'."""
     name = message.get("task_name")
@@ -387,6 +401,9 @@ def agent_routes(fleet: AgentFleet) -> list[Route]:
         if take_one(agent, "drop_reports_next", message.get("messageType")):
             logger.warning("Dropping the reports of one task on purpose", extra={"agent": name})
             outcome = replace(outcome, reports=[])
+        elif take_one(agent, "lose_last_report_next", message.get("messageType")):
+            logger.warning("Losing one task's last report on purpose", extra={"agent": name})
+            outcome = replace(outcome, reports=outcome.reports[:-1])
         return JSONResponse(
             outcome.answer,
             status_code=outcome.status_code,

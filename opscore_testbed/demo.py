@@ -16,6 +16,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.stack import REPO, OpsCoreStack, StackOptions, install_crds
@@ -28,6 +31,23 @@ AGENTS = (
     "reviewer:review,writing",
 )
 FINISHED = {"Succeeded", "Failed", "Cancelled"}
+# What each demo agent says a task used (`details.usage` of its final report), so the
+# runs show tokens and cost (docs/observability.md).
+USAGE: dict[str, dict[str, Any]] = {
+    "researcher": {"input_tokens": 1200, "output_tokens": 300, "model": "sim-large"},
+    "writer": {"input_tokens": 800, "output_tokens": 600, "model": "sim-small"},
+    "reviewer": {"input_tokens": 500, "output_tokens": 100, "model": "sim-small"},
+}
+COST_PER_TOKEN = {"sim-large": 0.000004, "sim-small": 0.000001}  # USD, made up
+
+
+def _report_usage(stack: OpsCoreStack) -> None:
+    """Have the simulated agents report usage with every task."""
+    for name, usage in USAGE.items():
+        tokens = usage["input_tokens"] + usage["output_tokens"]
+        cost = round(tokens * COST_PER_TOKEN[usage["model"]], 6)
+        body = {"usage": {**usage, "cost": cost, "currency": "USD"}}
+        httpx.patch(f"{stack.sim_url}/sim/agents/{name}", json=body, timeout=10).raise_for_status()
 
 
 def _say(text: str) -> None:
@@ -48,7 +68,7 @@ def run(*, once: bool, timeout: float, task_seconds: float) -> int:
     with ControlPlane() as cp:
         print(f"   API server {cp.server}; started in {sum(cp.timings.values()):.1f}s")
         print(f"   To look around yourself: export KUBECONFIG={cp.kubeconfig}")
-        _say("Installing the CRDs (Agent, Workflow, WorkflowTemplate)")
+        _say("Installing the CRDs (Agent, Workflow, WorkflowTemplate, WorkflowSchedule)")
         install_crds(cp)
         cp.kubectl("create", "namespace", NAMESPACE)
         _say("Starting the sidecar, the operator and AgentKit (simulated) with 3 agents")
@@ -57,6 +77,7 @@ def run(*, once: bool, timeout: float, task_seconds: float) -> int:
             print(f"   sidecar {stack.sidecar_url}  AgentKit {stack.sim_url}  logs in {log_dir}")
             print(f"   dashboard {stack.sidecar_url}/dashboard?key={options.api_key}")
             _wait_for_agents(cp, len(AGENTS), deadline=time.monotonic() + 60)
+            _report_usage(stack)
             print(cp.kubectl("get", "agents", "-n", NAMESPACE, "-o", "wide").stdout)
             _say("Applying the example workflows (kubectl apply -f examples/)")
             print(cp.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLES)).stdout)
@@ -99,6 +120,8 @@ def _watch(cp: ControlPlane, stack: OpsCoreStack, *, once: bool, timeout: float)
                 f"All {len(phases)} workflows finished in {time.monotonic() - started:.1f}s; "
                 f"AgentKit received {len(counts)} tasks, {len(dup)} more than once"
             )
+            _say("What each run used (kubectl get workflows -o wide: Tokens, Cost)")
+            print(cp.kubectl("get", "workflows", "-n", NAMESPACE, "-o", "wide").stdout)
             if failed or dup:
                 print(f"   not succeeded: {failed}; duplicated: {dup}")
                 return 1

@@ -31,5 +31,6 @@ class Resource:
 AGENTS = Resource(GROUP, VERSION, "agents")
 WORKFLOWS = Resource(GROUP, VERSION, "workflows")
 WORKFLOW_TEMPLATES = Resource(GROUP, VERSION, "workflowtemplates")
+WORKFLOW_SCHEDULES = Resource(GROUP, VERSION, "workflowschedules")
 EVENTS = Resource("", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")

@@ -42,6 +42,7 @@ from opscore_logic.registration import (
     registration_fill,
 )
 from opscore_logic.report_log import merge_reports
+from opscore_logic.usage import Usage
 from opscore_operator.agentkit_marks import MissingInAgentKit
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import Ledger
@@ -194,12 +195,15 @@ class AgentReconciler:
             return
         now = datetime.now(UTC)
         succeeded, failed = self.ledger.counter_deltas(key)
+        usage_entries, used, unattributed = self.ledger.usage_deltas(key)
         current = self.ledger.current_task(key)
         workload = Workload(
             active_tasks=self.ledger.active(key),
             current_task=f"{current.workflow[1]}/{current.step}" if current else None,
             current_task_id=current.task_id if current else None,
             missing_reason=self.missing_agents.get(key),
+            last_dispatch_at=self.ledger.last_dispatch.get(key),
+            last_end_at=self.ledger.last_end.get(key),
         )
         derived = derive_status(
             spec=parsed.spec,
@@ -211,6 +215,8 @@ class AgentReconciler:
             update={
                 "tasks_succeeded": parsed.status.tasks_succeeded + succeeded,
                 "tasks_failed": parsed.status.tasks_failed + failed,
+                "usage": _added(parsed.status.usage, used),
+                "unattributed_usage": _added(parsed.status.unattributed_usage, unattributed),
             }
         )
         old, new = _owned(parsed.status), _owned(derived)
@@ -233,6 +239,7 @@ class AgentReconciler:
         AGENT_WRITES.labels("ok").inc()
         self._held.pop(key, None)
         self.ledger.settle_counters(key, succeeded, failed)
+        self.ledger.settle_usage(key, usage_entries)
         self.agents.upsert(updated)
         if parsed.status.state != derived.state and derived.state is not None:
             self._record_transition(body, parsed.status.state, derived)
@@ -420,7 +427,14 @@ def _last_seen_stale(old: dict[str, Any], derived: AgentStatus) -> bool:
 
 
 # Fields that may lag (see AGENT_STATUS_QUIET_SECONDS): not printed by `kubectl get agents`.
-_ROUTINE_FIELDS = ("rawState", "tasksSucceeded", "tasksFailed")
+_ROUTINE_FIELDS = ("rawState", "tasksSucceeded", "tasksFailed", "usage", "unattributedUsage")
+
+
+def _added(written: Usage | None, delta: Usage) -> Usage | None:
+    """A usage counter plus what is still to add to it (None while nothing was counted)."""
+    if delta.is_empty():
+        return written
+    return delta if written is None else written.plus(delta)
 
 
 def _notable(owned: dict[str, Any]) -> dict[str, Any]:

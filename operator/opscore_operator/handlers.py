@@ -1,5 +1,5 @@
-"""The kopf adapter: watch Workflows, Agents and WorkflowTemplates and hand every event
-to the runtime. Run with `kopf run -m opscore_operator.handlers --namespace NS`.
+"""The kopf adapter: watch Workflows, Agents, WorkflowTemplates and WorkflowSchedules and
+hand every event to the runtime. Run with `kopf run -m opscore_operator.handlers --namespace NS`.
 
 Handlers are `async` on purpose: kopf runs plain `def` handlers in a thread pool, and the
 runtime's queues belong to the event loop.
@@ -10,7 +10,7 @@ annotations, no finalizers), and they add no wait on the report -> dispatch path
 
 Before the first reconcile the caches must hold every object (an informer's cache sync):
 a restarted operator that reconciled one workflow before it had seen the others would
-give their busy agents a second task. The startup handler lists the three kinds itself
+give their busy agents a second task. The startup handler lists the four kinds itself
 (`initial_sync.py` says why not kopf's index handlers, and how an object deleted before
 kopf's own listing is forgotten); kopf's events keep the caches current from there.
 """
@@ -85,6 +85,11 @@ async def agent_event(event: kopf.RawEvent, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "workflowtemplates")
 async def template_event(event: kopf.RawEvent, **_: Any) -> None:
     _deliver("workflowtemplates", event, runtime().on_template)
+
+
+@kopf.on.event(GROUP, VERSION, "workflowschedules")
+async def schedule_event(event: kopf.RawEvent, **_: Any) -> None:
+    _deliver("workflowschedules", event, runtime().on_schedule)
 
 
 def _deliver(

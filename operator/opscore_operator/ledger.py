@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from opscore_logic.usage import Usage, total
 from opscore_logic.workflow_model import StepPhase, WorkflowStatus
 from opscore_operator.store import Key
 
@@ -31,8 +32,14 @@ class Ledger:
         self._by_workflow: dict[Key, set[tuple[Key, str]]] = defaultdict(set)
         self._adopted: set[Key] = set()
         self.last_dispatch: dict[Key, datetime] = {}
+        # When the agent's last task in flight ended, however it ended (lifecycle.py: an
+        # `active` received between the last dispatch and this is about that task).
+        self.last_end: dict[Key, datetime] = {}
         self._succeeded: dict[Key, int] = defaultdict(int)
         self._failed: dict[Key, int] = defaultdict(int)
+        # Usage of ended attempts not yet in the agent's status: (attributed, unattributed)
+        # per ended attempt, oldest first (see `usage_deltas`).
+        self._usage: dict[Key, list[tuple[Usage, Usage]]] = defaultdict(list)
         # Told the agent whose tasks in flight (or last dispatch) changed.
         self.listeners: list[Callable[[Key], None]] = []
 
@@ -73,6 +80,28 @@ class Ledger:
         self._succeeded[agent] += succeeded
         self._failed[agent] += failed
 
+    def add_usage(self, agent: Key, *, attributed: Usage, unattributed: Usage) -> None:
+        """Usage of an attempt whose end is in its workflow's status, to add to the
+        agent's status counters with its next write."""
+        if attributed.is_empty() and unattributed.is_empty():
+            return
+        self._usage[agent].append((attributed, unattributed))
+
+    def usage_deltas(self, agent: Key) -> tuple[int, Usage, Usage]:
+        """(how many pending entries, their attributed sum, their unattributed sum)."""
+        pending = list(self._usage.get(agent, ()))
+        return (
+            len(pending),
+            total(a for a, _ in pending),
+            total(u for _, u in pending),
+        )
+
+    def settle_usage(self, agent: Key, entries: int) -> None:
+        """The agent's status now includes the oldest `entries`: stop carrying them."""
+        pending = self._usage.get(agent)
+        if pending is not None:
+            del pending[:entries]
+
     # -- writing ------------------------------------------------------------------------
 
     def reserve(self, agent: Key, task: InFlight) -> None:
@@ -88,6 +117,7 @@ class Ledger:
         if task is None:
             return
         self._by_workflow[task.workflow].discard((agent, task_id))
+        self.last_end[agent] = datetime.now().astimezone()
         self._changed(agent)
         if result == "succeeded":
             self._succeeded[agent] += 1
@@ -127,6 +157,8 @@ class Ledger:
             if self._by_agent.get(agent, {}).pop(task_id, None) is not None:
                 freed.add(agent)
         self._adopted.discard(workflow)
+        ended = datetime.now().astimezone()
         for agent in freed:
+            self.last_end[agent] = ended
             self._changed(agent)
         return freed

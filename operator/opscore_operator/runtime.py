@@ -13,7 +13,14 @@ from typing import Any
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeApiError, KubeClient
+from opscore_kube import (
+    AGENTS,
+    WORKFLOW_SCHEDULES,
+    WORKFLOW_TEMPLATES,
+    WORKFLOWS,
+    KubeApiError,
+    KubeClient,
+)
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
 from opscore_operator import metrics
@@ -33,6 +40,7 @@ from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
 from opscore_operator.leadership import ElectionConfig, LeaderElector
 from opscore_operator.ledger import Ledger
+from opscore_operator.schedule_reconciler import ScheduleReconciler
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
 from opscore_operator.waiting import WaitingRoom
@@ -56,6 +64,7 @@ class Runtime:
         self.workflows = ObjectCache()
         self.agents = ObjectCache()
         self.templates = ObjectCache()
+        self.schedules = ObjectCache()
         self.ledger = Ledger()
         self.waiting = WaitingRoom()
         self.missing_agents = MissingInAgentKit()
@@ -63,6 +72,7 @@ class Runtime:
         self.agent_index = AgentIndex()
         self.workflow_queue: WorkQueue[Key] = WorkQueue()
         self.agent_queue: WorkQueue[Key] = WorkQueue()
+        self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.recorder = EventRecorder(
             self.kube,
             post_normal=settings.post_normal_events,
@@ -93,6 +103,14 @@ class Runtime:
             workflow_queue=self.workflow_queue,
             recorder=self.recorder,
             index=self.agent_index,
+        )
+        self.schedule_reconciler = ScheduleReconciler(
+            kube=self.kube,
+            schedules=self.schedules,
+            workflows=self.workflows,
+            queue=self.schedule_queue,
+            recorder=self.recorder,
+            may_act=self.may_act,
         )
         self.poller: AgentKitPoller | None = None
         if settings.agentkit_poll_seconds > 0:
@@ -142,6 +160,11 @@ class Runtime:
                     self._once_synced(self.agent_reconciler.worker), name=f"agent-{index}"
                 )
             )
+        self._tasks.append(
+            asyncio.create_task(
+                self._once_synced(self.schedule_reconciler.worker), name="schedule-0"
+            )
+        )
         if self.poller is not None:
             self._tasks.append(
                 asyncio.create_task(self._once_synced(self.poller.run), name="agentkit-poller")
@@ -219,6 +242,8 @@ class Runtime:
         self.ledger.rebuild(statuses)
         for key in self.agents.snapshot_keys():
             self.agent_queue.add(key)
+        for key in self.schedules.snapshot_keys():
+            self.schedule_queue.add(key)
         logger.info(
             "took over: %d workflows, %d tasks in flight",
             len(statuses),
@@ -229,6 +254,7 @@ class Runtime:
         self.acting.clear()
         self.workflow_queue.close()
         self.agent_queue.close()
+        self.schedule_queue.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -260,6 +286,7 @@ class Runtime:
             (WORKFLOW_TEMPLATES, self.on_template),
             (WORKFLOWS, self.on_workflow),
             (AGENTS, self.on_agent),
+            (WORKFLOW_SCHEDULES, self.on_schedule),
         ]
         while True:
             try:
@@ -296,6 +323,22 @@ class Runtime:
             if not self.synced.is_set():
                 self._adopt(obj)
         self.workflow_queue.add(key_of(obj))
+        self._wake_owning_schedule(obj)
+
+    def _wake_owning_schedule(self, workflow: dict[str, Any]) -> None:
+        """A run changed (started, finished, deleted): its schedule's active runs, history
+        and Forbid decision may change with it."""
+        meta = workflow.get("metadata") or {}
+        for owner in meta.get("ownerReferences") or []:
+            if owner.get("kind") == "WorkflowSchedule" and owner.get("controller"):
+                self.schedule_queue.add((str(meta.get("namespace", "")), str(owner.get("name"))))
+
+    def on_schedule(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            self.schedules.delete(obj)
+        else:
+            self.schedules.upsert(obj)
+        self.schedule_queue.add(key_of(obj))
 
     def _adopt(self, obj: dict[str, Any]) -> None:
         """Initial listing: take over the workflow's tasks in flight now, before any

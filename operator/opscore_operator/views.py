@@ -91,7 +91,12 @@ def agent_view(
     spec, reports = parsed.spec, parsed.reports
     active = ledger.active(key)
     state = observed_state(spec, reports, now)
-    workload = Workload(active_tasks=active, missing_reason=missing.get(key))
+    workload = Workload(
+        active_tasks=active,
+        missing_reason=missing.get(key),
+        last_dispatch_at=ledger.last_dispatch.get(key),
+        last_end_at=ledger.last_end.get(key),
+    )
     ready, reason, _ = readiness(spec, reports, workload, now)
     view = AgentView(
         name=name,
@@ -105,6 +110,7 @@ def agent_view(
         offline=state is AgentState.OFFLINE,
         last_dispatch_at=ledger.last_dispatch.get(key),
         reports=reports,
+        tasks_in_flight=active,
     )
     return view, heartbeat_deadline(spec, reports)
 

@@ -51,6 +51,7 @@ from opscore_operator.ledger import InFlight, Ledger
 from opscore_operator.status_patch import fenced_status_patch, holds_dispatches
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
+from opscore_operator.usage_metrics import count_usage
 from opscore_operator.waiting import Waiter, WaitingRoom
 from opscore_operator.workqueue import WorkQueue
 
@@ -211,6 +212,7 @@ class WorkflowReconciler:
             resolve_error=spec_error or resolved.error,
             failed_dispatches=self.failed_dispatches,
             count_fitting=pool.count_fitting,
+            default_budget=template.budget if template is not None else None,
         )
         if deferrable_first_write(
             old=status, decision=decision, spec=spec, steps=steps, serves=pool.serves
@@ -232,6 +234,7 @@ class WorkflowReconciler:
             body = updated
         if recovered:
             self.reachability.written(key)
+        count_usage(key[0], decision, self.ledger)
         self._log_releases(key, decision)
         advanced_from = _advanced_from(decision)
         for dispatch in decision.dispatches:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from opscore_logic.base import parse_time
-from opscore_logic.run_view import StepRow, step_rows
+from opscore_logic.run_view import StepRow, step_rows, usage_cost, usage_tokens
 
 Body = Mapping[str, Any]
 Json = dict[str, Any]
@@ -94,6 +94,8 @@ def step_json(row: StepRow, now: datetime, agent_names: Mapping[str, str]) -> Js
         "durationSeconds": _round(row.duration_seconds(now)),
         "reason": row.reason,
         "message": row.message,
+        "tokens": row.tokens(),
+        "cost": row.cost(),
     }
 
 
@@ -118,6 +120,8 @@ def workflow_detail(
             "suspend": bool(spec.get("suspend")),
             "cancel": bool(spec.get("cancel")),
             "retryGeneration": int(spec.get("retryGeneration") or 0),
+            "tokens": usage_tokens(status.get("usage")),
+            "cost": usage_cost(status.get("usage")),
             "steps": [step_json(row, now, agent_names) for row in step_rows(workflow, template)],
             "now": _iso(now),
         }

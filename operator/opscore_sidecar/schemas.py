@@ -11,8 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
+
+from opscore_logic.usage import USAGE_KEY, ReportedUsage
 
 MAX_DESCRIPTION_LENGTH = 1024  # the Agent CRD's spec.description maxLength
 # Deeper `details` are refused with 422: pydantic cannot serialise a few hundred levels
@@ -25,6 +34,41 @@ _REPORT_EXAMPLE: JsonDict = {
     "timestamp": "2026-11-25T08:34:07.847342+00:00",
     "state": "idle",
     "details": {},
+}
+_USAGE_REPORT_EXAMPLE: JsonDict = {
+    "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
+    "timestamp": "2026-11-25T08:34:09.120000+00:00",
+    "state": "idle",
+    "details": {
+        "opscore_task_id": "6b0f1d1e-1f7a-4a59-9b1f-3c1f5d7c2a10:collect:0:1",
+        "usage": {
+            "input_tokens": 1200,
+            "output_tokens": 350,
+            "total_tokens": 1550,
+            "model": "gpt-4o-mini",
+            "cost": 0.00042,
+            "currency": "USD",
+        },
+    },
+}
+# The documented keys of `details` (others are stored as they are).
+_DETAILS_SCHEMA: JsonDict = {
+    "properties": {
+        "opscore_task_id": {
+            "type": "string",
+            "description": "The dispatched task this report is about (exact correlation).",
+        },
+        "error_code": {"type": "string"},
+        "message": {"type": "string"},
+        "output": {"type": "object", "description": "The task's small result."},
+        USAGE_KEY: {
+            **ReportedUsage.model_json_schema(),
+            "description": (
+                "Tokens and cost this report accounts for (each report's usage is added "
+                "once). See docs/observability.md."
+            ),
+        },
+    }
 }
 _ERROR_REPORT_EXAMPLE: JsonDict = {
     "agentId": "3f1c6a52-8a43-4b7e-9d55-0f8e2f6f3b7a",
@@ -71,7 +115,9 @@ class StateReport(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"examples": [_REPORT_EXAMPLE, _ERROR_REPORT_EXAMPLE]},
+        json_schema_extra={
+            "examples": [_REPORT_EXAMPLE, _ERROR_REPORT_EXAMPLE, _USAGE_REPORT_EXAMPLE]
+        },
     )
 
     agentId: str = Field(
@@ -91,9 +137,10 @@ class StateReport(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "For `error`: {error_code, message}. May carry opscore_task_id and output. "
-            f"At most {MAX_DETAILS_DEPTH} levels of nesting."
+            "For `error`: {error_code, message}. May carry opscore_task_id, output and "
+            f"usage. At most {MAX_DETAILS_DEPTH} levels of nesting."
         ),
+        json_schema_extra=_DETAILS_SCHEMA,
     )
 
     @field_validator("timestamp")
@@ -112,6 +159,28 @@ class StateReport(BaseModel):
     def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
         if nesting_depth(value, MAX_DETAILS_DEPTH) > MAX_DETAILS_DEPTH:
             raise ValueError(f"details are nested deeper than {MAX_DETAILS_DEPTH} levels")
+        return value
+
+    @field_validator("details")
+    @classmethod
+    def _valid_usage(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A bad `details.usage` is refused whole (422) rather than stored: the operator
+        adds each stored usage to a run's and an agent's totals, so a wrong one would
+        stay in them. The report is stored as sent (a derived total is not added)."""
+        if USAGE_KEY not in value:
+            return value
+        raw = value[USAGE_KEY]
+        if not isinstance(raw, dict):
+            raise ValueError(f"details.usage must be an object, not {type(raw).__name__}")
+        try:
+            ReportedUsage.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'usage'}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors()
+            )
+            raise ValueError(f"details.usage is invalid: {problems}") from None
         return value
 
 

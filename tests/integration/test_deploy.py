@@ -223,8 +223,11 @@ def _declared_agent(name: str) -> str:
 # shows it, without the self-review rights every authenticated user has.
 EXPECTED_RULES = {
     "opscore-operator": {
-        f"workflows.{GROUP}": {"get", "list", "watch", "delete"},
+        f"workflows.{GROUP}": {"get", "list", "watch", "create", "delete"},
         f"workflows.{GROUP}/status": {"patch"},
+        f"workflowschedules.{GROUP}": {"get", "list", "watch"},
+        f"workflowschedules.{GROUP}/status": {"patch"},
+        f"workflowschedules.{GROUP}/finalizers": {"update"},
         f"agents.{GROUP}": {"get", "list", "watch", "patch", "delete"},
         f"agents.{GROUP}/status": {"patch"},
         f"workflowtemplates.{GROUP}": {"get", "list", "watch"},
@@ -286,8 +289,10 @@ FORBIDDEN = {
         ("patch", f"workflows.{GROUP}/status", "other"),
         ("delete", f"workflows.{GROUP}", "other"),
         ("list", f"workflows.{GROUP}", None),
-        ("create", f"workflows.{GROUP}", "own"),
+        ("create", f"workflows.{GROUP}", "other"),
         ("patch", f"workflows.{GROUP}", "own"),
+        ("patch", f"workflowschedules.{GROUP}", "own"),
+        ("create", f"workflowschedules.{GROUP}", "own"),
         ("update", f"workflows.{GROUP}/status", "own"),
         ("create", f"agents.{GROUP}", "own"),
         ("patch", f"workflowtemplates.{GROUP}", "own"),

@@ -73,6 +73,35 @@ def test_a_silent_agent_times_out_and_the_retry_succeeds_on_another_agent(
     assert f"no result from agent {names['alpha']} within 3s" in retrying[0]["message"]
 
 
+@pytest.mark.parametrize("stack_options", [StackOptions(agents=("alpha:work",))], indirect=True)
+def test_an_agent_whose_idle_was_lost_takes_the_retry_once_the_attempt_times_out(
+    stack: OpsCoreStack,
+) -> None:
+    """Its `active` was stored, its `idle` lost (a sidecar restart between the two): the
+    `active` was about the timed-out attempt, so it does not hold the only agent forever."""
+    agents_ready(stack, ("alpha",))
+    names = agent_resource_names(stack)
+    sim_patch(stack, "alpha", lose_last_report_next=1)
+    apply(
+        stack,
+        workflow(
+            "forgetful",
+            step(
+                "crunch",
+                capabilities=["work"],
+                timeoutSeconds=3,
+                retries={"limit": 1, "backoffSeconds": 0},
+            ),
+        ),
+    )
+    wf = wait_finished(stack, "forgetful", timeout=60)
+    assert kv.phase(wf) == "Succeeded"
+    crunch = steps_of(wf)["crunch"]
+    assert (crunch["attempt"], crunch["agent"]) == (2, names["alpha"])
+    assert [t["agentName"] for t in sim_received(stack)] == ["alpha", "alpha"]
+    agents_ready(stack, ("alpha",))
+
+
 def _set_paused(stack: OpsCoreStack, agent: str, paused: bool) -> None:
     patch = json.dumps({"spec": {"paused": paused}})
     stack.cp.kubectl("patch", "-n", stack.namespace, "agent", agent, "--type", "merge", "-p", patch)

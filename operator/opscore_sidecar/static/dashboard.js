@@ -339,6 +339,8 @@
         el("td", { class: "num", text: step.attempt }),
         el("td", { class: "num", text: Number.isNaN(start) ? "–" : `+${duration((start - t0) / 1000)}` }),
         el("td", { class: "num", text: duration(step.durationSeconds) }),
+        el("td", { class: "num", text: step.tokens === null ? "–" : String(step.tokens) }),
+        el("td", { class: "num", text: step.cost || "–" }),
         el("td", { class: "timeline" }, track),
         el("td", { class: "message", text: step.message || step.reason || "" }),
       );
@@ -357,6 +359,8 @@
     phase.className = `badge phase-${run.phase}`;
     $("run-progress").textContent = `${run.progress} steps`;
     $("run-duration").textContent = run.durationSeconds === null ? "" : duration(run.durationSeconds);
+    $("run-usage").textContent =
+      run.tokens === null ? "" : `${run.tokens} tokens${run.cost ? ` · ${run.cost}` : ""}`;
     const flags = [];
     const finished = ["Succeeded", "Failed", "Cancelled"].includes(run.phase);
     if (run.suspend && !finished && run.phase !== "Suspended") flags.push("suspend requested");

@@ -213,6 +213,37 @@ def test_an_agent_busy_with_work_from_elsewhere_is_not_ready() -> None:
     assert condition(status, "Ready") == ("False", "StateActive")
 
 
+# An `active` whose `idle` was lost: the task it was about has ended in Ops-Core's eyes.
+ENDED = Workload(last_dispatch_at=T0, last_end_at=T0 + seconds(10))
+
+
+def test_an_active_about_a_task_that_has_ended_reads_idle_and_ready() -> None:
+    status = derive(report("active", T0 + seconds(1)), now=T0 + seconds(11), workload=ENDED)
+    assert (status.state, status.raw_state) == (AgentState.IDLE, "active")
+    assert condition(status, "Ready") == ("True", "Ready")
+
+
+def test_an_active_after_the_last_task_ended_is_work_from_elsewhere() -> None:
+    status = derive(report("active", T0 + seconds(12)), now=T0 + seconds(13), workload=ENDED)
+    assert status.state is AgentState.ACTIVE
+    assert condition(status, "Ready") == ("False", "StateActive")
+
+
+def test_an_active_before_the_last_dispatch_is_work_from_elsewhere() -> None:
+    at = T0 - seconds(1)
+    status = derive(report("active", at), now=T0 + seconds(11), workload=ENDED)
+    assert condition(status, "Ready") == ("False", "StateActive")
+
+
+def test_without_a_task_ended_in_this_process_an_active_holds_the_agent() -> None:
+    status = derive(
+        report("active", T0 + seconds(1)),
+        now=T0 + seconds(11),
+        workload=Workload(last_dispatch_at=T0),
+    )
+    assert condition(status, "Ready") == ("False", "StateActive")
+
+
 def test_an_initializing_agent_is_not_ready_yet() -> None:
     assert condition(derive(report("initializing", T0)), "Ready") == ("False", "StateInitializing")
 

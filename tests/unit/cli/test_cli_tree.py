@@ -69,7 +69,16 @@ def test_the_table_shows_phase_agent_resource_name_attempt_duration_and_message(
     ]
     now = datetime(2026, 11, 25, 9, 0, 12, tzinfo=UTC)
     header, first, second = step_table(rows, now, PLAIN)
-    assert header.split() == ["STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "MESSAGE"]
+    assert header.split() == [
+        "STEP",
+        "PHASE",
+        "AGENT",
+        "ATTEMPT",
+        "DURATION",
+        "TOKENS",
+        "COST",
+        "MESSAGE",
+    ]
     assert first.split()[:6] == ["✔", "research", "Succeeded", "researcher", "1", "2.1s"]
     assert first.endswith("the agent reported the task done")
     assert second.split()[:7] == ["└─", "●", "draft", "Running", "30aa55c3", "2", "12s"]
@@ -137,3 +146,15 @@ def test_pending_verbs_are_those_the_run_has_not_acted_on() -> None:
     assert pending_verbs({"spec": {"suspend": False}, "status": {"phase": "Suspended"}}) == [
         "resume"
     ]
+
+
+def test_the_table_shows_each_steps_tokens_and_cost_and_a_dash_without_usage() -> None:
+    usage = {"totalTokens": 1550, "cost": {"USD": 0.0042, "EUR": 0.5}}
+    rows = [
+        row("research", phase="Succeeded", agent="r", attempt=1, started_at=T0, usage=usage),
+        row("draft", "research", phase="Running", agent="w", attempt=1, started_at=T0),
+    ]
+    now = datetime(2026, 11, 25, 9, 0, 12, tzinfo=UTC)
+    _, first, second = step_table(rows, now, PLAIN)
+    assert first.split()[6:11] == ["1550", "0.5", "EUR,", "0.0042", "USD"]
+    assert second.split()[7:9] == ["-", "-"]

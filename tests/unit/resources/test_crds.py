@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from opscore_logic.crdgen import KINDS, Kind, render, render_reference
 from opscore_testbed.crd_files import CRDS, REFERENCE, crd_file
@@ -45,14 +46,19 @@ def test_crd_is_listed_by_kubectl_get_opscore(kind: Kind) -> None:
 
 
 def test_example_workflows_parse_with_the_models() -> None:
+    from opscore_logic.schedule_model import WorkflowScheduleSpec
     from opscore_logic.workflow_model import WorkflowSpec, WorkflowTemplateSpec
 
+    models: dict[str, type[BaseModel]] = {
+        "Workflow": WorkflowSpec,
+        "WorkflowTemplate": WorkflowTemplateSpec,
+        "WorkflowSchedule": WorkflowScheduleSpec,
+    }
     examples = Path(__file__).resolve().parents[3] / "examples"
     seen = 0
     for path in examples.glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
-            model = WorkflowSpec if doc["kind"] == "Workflow" else WorkflowTemplateSpec
-            model.model_validate(doc["spec"])
+            models[doc["kind"]].model_validate(doc["spec"])
             seen += 1
     assert seen >= 3
 

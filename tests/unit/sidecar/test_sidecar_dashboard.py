@@ -196,6 +196,19 @@ async def test_one_workflow_with_steps_in_order_agent_names_and_timings(
     assert missing.status_code == 404
 
 
+async def test_a_run_shows_its_usage_and_each_steps(
+    client: httpx.AsyncClient, kube: FakeKube
+) -> None:
+    used = workflow("spent", "2026-11-25T09:00:00Z")
+    usage = {"totalTokens": 120, "cost": {"USD": 0.25}}
+    used["status"]["usage"] = usage
+    used["status"]["steps"][0]["usage"] = usage
+    kube.put(used, plural=WORKFLOWS.plural)
+    run = (await client.get("/dashboard/api/workflows/spent", headers=auth(DASHBOARD_KEY))).json()
+    assert (run["tokens"], run["cost"]) == (120, "0.25 USD")
+    assert [(s["tokens"], s["cost"]) for s in run["steps"]] == [(120, "0.25 USD"), (None, None)]
+
+
 async def test_a_template_run_is_drawn_from_its_template(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:

@@ -291,6 +291,22 @@ CASES = [
         POST_STATE,
         field_named="timestamp",
     ),
+    *(
+        Case(
+            f"state-bad-usage-{name}",
+            422,
+            post(state_url(), report_body(details={"usage": usage}), auth()),
+            POST_STATE,
+            field_named="details",
+        )
+        for name, usage in (
+            ("negative-tokens", {"input_tokens": -1}),
+            ("inconsistent-total", {"input_tokens": 1, "output_tokens": 2, "total_tokens": 4}),
+            ("cost-without-currency", {"cost": 0.5}),
+            ("bad-currency", {"cost": 0.5, "currency": "dollars"}),
+            ("not-an-object", "lots"),
+        )
+    ),
     Case(
         "state-details-not-an-object",
         422,
