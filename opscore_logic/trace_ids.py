@@ -5,7 +5,8 @@ dispatched a step may be SIGKILLed before the step ends, and the one that sees t
 (a restarted process, or the other replica after a leader change) keeps no memory of it.
 So no id is ever remembered: each is computed from what the Workflow's status already
 holds. The trace id is the run's uid (a UUID is 128 bits, as a W3C trace id is), the run's
-own span id and each attempt's span id are hashes of the uid and of the attempt's task id.
+own span id and each attempt's span id are hashes of the uid (and retry round) and of the
+attempt's task id.
 Anyone who knows the uid (the CLI, the dashboard, the sidecar reading a task id an agent
 reported) finds the same trace. Pure computation, no I/O.
 """
@@ -30,9 +31,14 @@ def trace_id_for_run(uid: str) -> int:
     return _hashed(f"trace:{uid}", _TRACE_ID_BITS)
 
 
-def run_span_id(uid: str) -> int:
-    """The span id of the run's root span (`invoke_workflow`): every attempt span's parent."""
-    return _hashed(f"run:{uid}", _SPAN_ID_BITS)
+def run_span_id(uid: str, retry_generation: int = 0) -> int:
+    """The span id of the run's root span (`invoke_workflow`): every attempt span's parent.
+
+    A run retried from its failed steps (`spec.retryGeneration` + 1) ends again: each round
+    is its own `invoke_workflow` span in the run's one trace, so two ends never send two
+    spans with one id. A round's attempts carry its number in their task ids."""
+    suffix = f":{retry_generation}" if retry_generation else ""
+    return _hashed(f"run:{uid}{suffix}", _SPAN_ID_BITS)
 
 
 def attempt_span_id(task_id: str) -> int:
