@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools \
+.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools jaeger-bin \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
 	bench chaos chaos-short
 
@@ -41,8 +41,11 @@ crds: venv ## Regenerate crds/*.yaml and docs/crd-reference.md from the pydantic
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-test-tools: ## Debian's chromium and haproxy for the integration tests (installed when root)
+test-tools: jaeger-bin ## Debian's chromium and haproxy for the integration tests (installed when root), and Jaeger
 	@hack/ensure-test-tools.sh
+
+jaeger-bin: ## Build Jaeger (v1.75.0, the trace tests' backend) into the cache (once; a few minutes)
+	@hack/build-jaeger.sh >/dev/null
 
 test: venv control-plane-bin test-tools ## All tests: unit, then integration on a local control plane
 	$(BIN)/pytest -q

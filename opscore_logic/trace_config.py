@@ -23,6 +23,9 @@ class TraceExport:
 
     enabled: bool
     why: str
+    #: where spans are POSTed: the traces endpoint as given, else the general one plus
+    #: `/v1/traces` (as the SDK does); "" when off
+    traces_url: str = ""
 
 
 def trace_export(env: Mapping[str, str]) -> TraceExport:
@@ -42,11 +45,11 @@ def trace_export(env: Mapping[str, str]) -> TraceExport:
         return TraceExport(
             False, f"OTEL_TRACES_EXPORTER={','.join(exporters)}: only otlp is supported"
         )
-    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if not endpoint or not endpoint.strip():
+    traces_endpoint = (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or "").strip()
+    endpoint = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+    if not traces_endpoint and not endpoint:
         return TraceExport(False, "no OTEL_EXPORTER_OTLP_ENDPOINT: traces are not exported")
+    url = traces_endpoint or f"{endpoint.rstrip('/')}/v1/traces"
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -56,4 +59,4 @@ def trace_export(env: Mapping[str, str]) -> TraceExport:
         return TraceExport(
             False, f"OTLP protocol {protocol!r} is not supported (use {SUPPORTED_PROTOCOL})"
         )
-    return TraceExport(True, f"exporting traces over OTLP ({protocol}) to {endpoint.strip()}")
+    return TraceExport(True, f"exporting traces over OTLP ({protocol}) to {url}", url)

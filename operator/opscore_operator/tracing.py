@@ -72,7 +72,8 @@ def start_tracing(
 ) -> TracerProvider | None:
     """A provider exporting to the configured OTLP endpoint, or None (tracing off). Never
     raises for a bad configuration: it logs why tracing is off and the operator runs on."""
-    decision = trace_export(os.environ if env is None else env)
+    settings = os.environ if env is None else env
+    decision = trace_export(settings)
     if not decision.enabled:
         logger.info("tracing off: %s", decision.why)
         return None
@@ -85,7 +86,13 @@ def start_tracing(
             # hold the process up while the exporter retries a dead collector).
             shutdown_on_exit=False,
         )
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        # Endpoint and batch delay from `settings` (the SDK would read os.environ; headers,
+        # timeout, compression and the queue sizes it does read from there).
+        delay = settings.get("OTEL_BSP_SCHEDULE_DELAY")
+        exporter = OTLPSpanExporter(endpoint=decision.traces_url)
+        provider.add_span_processor(
+            BatchSpanProcessor(exporter, schedule_delay_millis=float(delay) if delay else None)
+        )
     except Exception as exc:  # a malformed OTEL_* value the SDK refuses
         logger.warning("tracing off: the OpenTelemetry SDK refused its settings: %s", exc)
         return None
