@@ -16,10 +16,12 @@ Names and attributes follow the OpenTelemetry GenAI agent-span conventions where
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from opscore_logic.agent_model import AgentReport
 from opscore_logic.attribution import AttemptUsage
 from opscore_logic.decision import Decision, Dispatch, Release, WorkflowRef
 from opscore_logic.reasons import StepReason
@@ -38,6 +40,15 @@ SpanKind = Literal["internal", "client"]
 
 
 @dataclass(frozen=True, slots=True)
+class EventPlan:
+    """A span event: one state report the agent sent during the attempt."""
+
+    name: str
+    at: datetime
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SpanPlan:
     """One span to emit whole: ids, times and attributes are all known up front."""
 
@@ -51,6 +62,7 @@ class SpanPlan:
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
     #: set for a failed attempt or run: the span's status is ERROR with this description
     error: str | None = None
+    events: tuple[EventPlan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +84,22 @@ def dispatch_traceparent(ref: WorkflowRef, dispatch: Dispatch) -> str:
 
 
 def planned_spans(
-    *, ref: WorkflowRef, before: WorkflowStatus, decision: Decision, now: datetime
+    *,
+    ref: WorkflowRef,
+    before: WorkflowStatus,
+    decision: Decision,
+    now: datetime,
+    reports: Mapping[str, Sequence[AgentReport]] | None = None,
 ) -> list[SpanPlan]:
     """The spans this pass completes: one per attempt it ended, and the run's once it
     finished. `before` is the status the pass started from (it holds each ending attempt's
-    dispatch time and number); `decision.status` is the one just written."""
+    dispatch time and number); `decision.status` is the one just written. `reports`, per
+    agent name, become the attempt spans' events: each report the sidecar received between
+    the dispatch and the end that names the attempt's task id or no task id at all."""
     plans = [
         plan
         for plan in (
-            _attempt_span(ref, before, decision.status, release, now)
+            _attempt_span(ref, before, decision.status, release, now, reports or {})
             for release in decision.releases
         )
         if plan is not None
@@ -97,6 +116,7 @@ def _attempt_span(
     after: WorkflowStatus,
     release: Release,
     now: datetime,
+    reports: Mapping[str, Sequence[AgentReport]],
 ) -> SpanPlan | None:
     started = _entry_with_task(before, release.task_id)
     ended = _entry_with_task(after, release.task_id)
@@ -132,7 +152,28 @@ def _attempt_span(
         end=max(end, started.dispatched_at),
         attributes=attributes,
         error=None if release.result == "succeeded" else str(reason or release.result),
+        events=_report_events(
+            reports.get(release.agent, ()), release.task_id, started.dispatched_at, end
+        ),
     )
+
+
+def _report_events(
+    reports: Sequence[AgentReport], task_id: str, since: datetime, until: datetime
+) -> tuple[EventPlan, ...]:
+    events = []
+    for report in reports:
+        named = report.details.get("opscore_task_id")
+        if named not in (None, task_id) or not since <= report.received_at <= until:
+            continue
+        attributes: dict[str, AttributeValue] = {
+            "opscore.report.state": report.state,
+            "opscore.report.timestamp": report.timestamp.isoformat(),
+        }
+        if named is not None:
+            attributes["opscore.task_id"] = task_id
+        events.append(EventPlan("state_report", report.received_at, attributes))
+    return tuple(sorted(events, key=lambda event: event.at))
 
 
 def _run_span(ref: WorkflowRef, before: WorkflowStatus, after: WorkflowStatus) -> SpanPlan | None:

@@ -14,7 +14,7 @@ by another operator process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -36,6 +36,7 @@ from opscore_logic.run_trace import (
     dispatch_traceparent,
     planned_spans,
 )
+from opscore_logic.selection import AgentView
 from opscore_logic.workflow_model import WorkflowStatus
 from opscore_operator.agentkit import DispatchResult
 from opscore_operator.tracing import planned_ids
@@ -54,13 +55,23 @@ class RunSpans:
         return self._tracer is not None
 
     def pass_ended(
-        self, *, ref: WorkflowRef, before: WorkflowStatus, decision: Decision, now: datetime
+        self,
+        *,
+        ref: WorkflowRef,
+        before: WorkflowStatus,
+        decision: Decision,
+        now: datetime,
+        agents: Mapping[str, AgentView] | None = None,
     ) -> None:
         """Emit the spans the written decision completes (after its status write: a pass
-        whose write failed is decided again, and must not leave spans behind)."""
+        whose write failed is decided again, and must not leave spans behind). `agents`:
+        the pass's views, whose reports become the attempt spans' events."""
         if self._tracer is None or not (decision.releases or decision.status.phase):
             return
-        for plan in planned_spans(ref=ref, before=before, decision=decision, now=now):
+        reports = {name: view.reports for name, view in (agents or {}).items()}
+        for plan in planned_spans(
+            ref=ref, before=before, decision=decision, now=now, reports=reports
+        ):
             self._emit(self._tracer, plan)
 
     def traceparent(self, ref: WorkflowRef, dispatch: Dispatch) -> str | None:
@@ -113,6 +124,8 @@ class RunSpans:
                 attributes=plan.attributes,
                 start_time=_nanos(plan.start),
             )
+        for event in plan.events:
+            span.add_event(event.name, event.attributes, timestamp=_nanos(event.at))
         if plan.error is not None:
             span.set_status(Status(StatusCode.ERROR, plan.error))
             span.set_attribute("error.type", plan.error)

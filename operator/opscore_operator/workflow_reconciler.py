@@ -238,7 +238,7 @@ class WorkflowReconciler:
             body = updated
         if recovered:
             self.reachability.written(key)
-        self.spans.pass_ended(ref=ref, before=status, decision=decision, now=now)
+        self.spans.pass_ended(ref=ref, before=status, decision=decision, now=now, agents=views)
         count_usage(key[0], decision, self.ledger)
         self._log_releases(key, decision)
         advanced_from = _advanced_from(decision)

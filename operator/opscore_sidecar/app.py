@@ -26,6 +26,7 @@ from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
+from opscore_sidecar.tracing import ReportSpans
 
 logger = logging.getLogger("opscore.sidecar")
 
@@ -61,6 +62,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         # Everything built so far (FastAPI, pydantic and their schemas: ~90k objects) lives
         # as long as the process: out of the collector's sight, a full collection costs
         # well under a millisecond instead of ~25 ms paid by every request in flight.
+        app.state.report_spans = ReportSpans.configured()  # off without an OTLP endpoint
         gc.freeze()
         logger.info(
             "Sidecar ready to serve",
@@ -71,6 +73,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         finally:
             running: Sidecar = app.state.sidecar
             await running.writer.aclose()
+            await app.state.report_spans.stop()
             if owned is not None:
                 await owned.aclose()
 
@@ -81,6 +84,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.keys = keys
+    app.state.report_spans = ReportSpans()
     app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
     app.include_router(report_endpoint.router)
     app.include_router(webhook.router)

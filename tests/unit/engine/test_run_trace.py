@@ -85,3 +85,21 @@ def test_the_traceparent_names_the_attempts_span_in_the_runs_trace() -> None:
     assert (version, flags) == ("00", "01")
     assert int(trace_id, 16) == trace_id_for_run(REF.uid)
     assert int(span_id, 16) == attempt_span_id(dispatch.task_id)
+
+
+def test_the_reports_of_the_attempt_are_its_events_and_others_are_not() -> None:
+    status, _ = _pass(WorkflowStatus(), at=0)
+    task = entry(status, "a").task_id or ""
+    before_dispatch = report("idle", T0 - seconds(1))
+    other_task = report("active", T0 + seconds(1), opscore_task_id="someone-else:x:0:1")
+    untagged = report("active", T0 + seconds(1))
+    finished = done(task, T0 + seconds(2))
+    reports = [before_dispatch, other_task, untagged, finished]
+    decision = once(CHAIN, status, [agent("x", *reports)], T0 + seconds(2))
+    (attempt,) = planned_spans(
+        ref=REF, before=status, decision=decision, now=T0 + seconds(2), reports={"x": reports}
+    )
+    assert [(e.at, e.attributes["opscore.report.state"]) for e in attempt.events] == [
+        (T0 + seconds(1), "active"),
+        (T0 + seconds(2), "idle"),
+    ]
