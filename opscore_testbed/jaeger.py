@@ -108,6 +108,9 @@ class FoundSpan:
     service: str
     parent_span_id: str | None
     tags: dict[str, Any]
+    #: the emitting process's resource attributes (`service.instance.id`, ...)
+    process_tags: dict[str, Any]
+    events: list[str]
 
 
 class Jaeger(StartStop):
@@ -194,7 +197,26 @@ def _spans(trace: dict[str, Any]) -> list[FoundSpan]:
             ),
             None,
         )
-        service = (processes.get(span.get("processID")) or {}).get("serviceName", "")
-        tags = {tag["key"]: tag.get("value") for tag in span.get("tags") or []}
-        found.append(FoundSpan(span["spanID"], span["operationName"], service, parent, tags))
+        process = processes.get(span.get("processID")) or {}
+        events = [
+            str(field.get("value"))
+            for log in span.get("logs") or []
+            for field in log.get("fields") or []
+            if field.get("key") == "event"
+        ]
+        found.append(
+            FoundSpan(
+                span["spanID"],
+                span["operationName"],
+                process.get("serviceName", ""),
+                parent,
+                _tags(span.get("tags")),
+                _tags(process.get("tags")),
+                events,
+            )
+        )
     return found
+
+
+def _tags(tags: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {tag["key"]: tag.get("value") for tag in tags or []}

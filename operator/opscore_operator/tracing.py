@@ -17,11 +17,12 @@ import contextvars
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
@@ -80,7 +81,9 @@ def start_tracing(
     try:
         # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, which win.
         provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}),
+            resource=Resource.create(
+                {SERVICE_NAME: service_name, SERVICE_INSTANCE_ID: str(uuid.uuid4())}
+            ),
             id_generator=PlannedIds(),
             # No shutdown at exit of its own: stop_tracing bounds it (an atexit one would
             # hold the process up while the exporter retries a dead collector).

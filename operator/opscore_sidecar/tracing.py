@@ -16,12 +16,13 @@ import asyncio
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, Tracer
@@ -57,7 +58,9 @@ class ReportSpans:
             return cls()
         try:
             provider = TracerProvider(
-                resource=Resource.create({SERVICE_NAME: "opscore-sidecar"}),
+                resource=Resource.create(
+                    {SERVICE_NAME: "opscore-sidecar", SERVICE_INSTANCE_ID: str(uuid.uuid4())}
+                ),
                 shutdown_on_exit=False,  # `stop` bounds it; see opscore_operator.tracing
             )
             delay = settings.get("OTEL_BSP_SCHEDULE_DELAY")
