@@ -79,8 +79,8 @@ chaos: venv control-plane-bin ## Fault suite F1-F10 (fails on any broken guarant
 chaos-short: venv control-plane-bin ## Fault suite, short: ~20 workflows per scenario, F1-F7, F9, F10, no soak
 	$(PY) -m opscore_testbed.chaos --short $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
 
-demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
-	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)
+demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows (JAEGER=1: and traces)
+	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,) $(if $(JAEGER),--jaeger,)
 
 # -- Kubernetes with kind (needs Docker and kind; see README "Install on Kubernetes") --------
 IMAGE ?= opscore:dev
