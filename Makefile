@@ -67,8 +67,8 @@ cluster-down: venv ## Stop the local control plane started by cluster-up
 SIZE ?= full
 SCENARIOS ?= S,B0,B1,B2,B3,B4,B5
 BENCH_OUT ?= bench/results/latest.json
-bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...): table, JSON and PNG in bench/results
-	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT)
+bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,..., TRACES=1: B1 traced too): table, JSON, PNG in bench/results
+	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT) $(if $(TRACES),--traces,)
 
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=
