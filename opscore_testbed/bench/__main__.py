@@ -58,10 +58,10 @@ async def run(
             for row in await scenarios.b1_drain(bench, ceiling):
                 rows.append(row)
                 _show(row)
-            if traces:
-                with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
-                    rows.append(await b1_traced(bench, jaeger))
-                _show(rows[-1])
+        if traces:
+            with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
+                rows.append(await b1_traced(bench, jaeger))
+            _show(rows[-1])
         if "B2" in wanted:
             rows.append(await scenarios.b2_rate(bench))
             _show(rows[-1])
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--traces",
         action="store_true",
-        help="with B1: its 3-step drain again with tracing off and on (OTLP to Jaeger)",
+        help="B1's 3-step drain twice, tracing off and on (OTLP to Jaeger); alone with"
+        " --scenarios none",
     )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by its pid.
