@@ -66,8 +66,11 @@ class RunSpans:
         """Emit the spans the written decision completes (after its status write: a pass
         whose write failed is decided again, and must not leave spans behind). `agents`:
         the pass's views, whose reports become the attempt spans' events."""
-        if self._tracer is None or not (decision.releases or decision.status.phase):
+        if self._tracer is None:
             return
+        phase = decision.status.phase
+        if not decision.releases and not (phase is not None and phase.finished):
+            return  # most passes: a dispatch, a wait; nothing ended, nothing to emit
         reports = {name: view.reports for name, view in (agents or {}).items()}
         for plan in planned_spans(
             ref=ref, before=before, decision=decision, now=now, reports=reports
