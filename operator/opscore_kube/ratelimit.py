@@ -24,6 +24,18 @@ class TokenBucket:
         """Hold every caller for `seconds` (the server said Retry-After)."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is there now; never waits (for work that may be skipped)."""
+        now = time.monotonic()
+        if now < self._paused_until:
+            return False
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
     async def acquire(self) -> None:
         """Wait until a token is available, then take it."""
         async with self._lock:

@@ -54,9 +54,10 @@ logger = logging.getLogger("opscore.agents")
 
 # Agent status derived by the operator is written at most about once per this interval per
 # agent: the end of one task and the dispatch of the next (milliseconds apart when work is
-# queued) become one write, and `kubectl get agents` still shows a dispatch or an outcome
-# well within a second. Decisions never wait for it (they read reports and the ledger).
-AGENT_STATUS_DEBOUNCE_SECONDS = 0.2
+# queued, a few hundred on a loaded machine) become one write, and `kubectl get agents`
+# still shows a dispatch or an outcome within a second. Decisions never wait for it (they
+# read reports and the ledger).
+AGENT_STATUS_DEBOUNCE_SECONDS = 0.5
 # What changes with every report but no column a person reads at a glance (the raw state
 # string, the counters of `-o wide`) is written once it has held still for
 # AGENT_STATUS_QUIET_SECONDS, and at least every AGENT_STATUS_MAX_LAG_SECONDS while it keeps
@@ -65,6 +66,13 @@ AGENT_STATUS_DEBOUNCE_SECONDS = 0.2
 # pass: docs/architecture.md "API writes per step" says what that costs.
 AGENT_STATUS_QUIET_SECONDS = 2.0
 AGENT_STATUS_MAX_LAG_SECONDS = 30.0
+# A busy agent's `currentTask` is written once a task has been its current one for this
+# long: an agent given tasks shorter than that back to back (B1's instant agents, a fleet
+# draining a queue of quick steps) would otherwise cost one write per task for a column
+# nobody can read at that speed. State and Ready still change at once (Idle -> Active,
+# Active -> Idle, Offline...); while short tasks keep coming, the column lags by up to
+# AGENT_STATUS_MAX_LAG_SECONDS. The run's own status always names the agent of each step.
+AGENT_TASK_QUIET_SECONDS = 1.0
 
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
@@ -227,7 +235,12 @@ class AgentReconciler:
             self._held.pop(key, None)  # back to what is written: nothing is held any more
             return
         if _notable(new) == _notable(old):
-            wait = self._hold(key, _comparable(new))
+            wait = self._hold(key, _comparable(new), quiet=AGENT_STATUS_QUIET_SECONDS)
+            if wait > 0:
+                self.queue.add_after(key, wait)
+                return
+        elif _only_the_task_moved(old, new):
+            wait = self._hold(key, _comparable(new), quiet=AGENT_TASK_QUIET_SECONDS)
             if wait > 0:
                 self.queue.add_after(key, wait)
                 return
@@ -247,17 +260,16 @@ class AgentReconciler:
             for workflow in self.ledger.workflows_on(key):
                 self.workflow_queue.add(workflow)
 
-    def _hold(self, key: Key, wanted: dict[str, Any]) -> float:
-        """Hold back a routine change; returns how long until it is due (<= 0: now)."""
+    def _hold(self, key: Key, wanted: dict[str, Any], *, quiet: float) -> float:
+        """Hold back a routine change until it has held still for `quiet` seconds (or has
+        waited AGENT_STATUS_MAX_LAG_SECONDS); returns how long until it is due (<= 0: now)."""
         now = time.monotonic()
         held = self._held.get(key)
         if held is None:
             held = self._held[key] = _Held(wanted, since=now, changed=now)
         elif held.wanted != wanted:
             held.wanted, held.changed = wanted, now
-        due = min(
-            held.changed + AGENT_STATUS_QUIET_SECONDS, held.since + AGENT_STATUS_MAX_LAG_SECONDS
-        )
+        due = min(held.changed + quiet, held.since + AGENT_STATUS_MAX_LAG_SECONDS)
         return due - now
 
     def _record_transition(
@@ -451,6 +463,23 @@ def _notable(owned: dict[str, Any]) -> dict[str, Any]:
         for c in out["conditions"]
     ]
     return out
+
+
+_TASK_FIELDS = ("currentTask", "currentTaskId")
+
+
+def _only_the_task_moved(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """An agent that was Active and still is, now on another task (and nothing else a
+    reader would notice changed): see AGENT_TASK_QUIET_SECONDS."""
+    if old.get("state") != AgentState.ACTIVE.value or new.get("state") != AgentState.ACTIVE.value:
+        return False
+    if new.get("currentTask") is None:
+        return False
+    before, after = _notable(old), _notable(new)
+    for name in _TASK_FIELDS:
+        before.pop(name, None)
+        after.pop(name, None)
+    return before == after
 
 
 def _comparable(owned: dict[str, Any]) -> dict[str, Any]:

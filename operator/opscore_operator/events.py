@@ -2,6 +2,14 @@
 
 Events are for humans (`kubectl describe`); facts the system relies on live in status.
 The queue is bounded: under overload, events are dropped (and counted), never the work.
+
+Normal Events (a run's outcome, an agent back online) draw on a budget, a token bucket
+of `normal_per_second` with `normal_burst` at once: someone running workflows by hand
+sees every one in `kubectl describe`, while a queue of thousands of quick runs does not
+pay one API write per run for them (the one write per step that B1's target has no room
+for). Over budget they are skipped and counted (`opscore_events_total{result=
+"over_budget"}`); the run's status and its `Succeeded` condition say the same. Warnings
+never wait for a budget: they are what a person must see.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from opscore_kube import EVENTS, KubeApiError, KubeClient
+from opscore_kube.ratelimit import TokenBucket
 
 logger = logging.getLogger("opscore.events")
 
@@ -39,11 +48,14 @@ class EventRecorder:
         capacity: int = 10_000,
         post_normal: bool = True,
         post_progress: bool = False,
+        normal_per_second: float = 1.0,
+        normal_burst: int = 10,
     ):
         self._kube = kube
         self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=capacity)
         self._post_normal = post_normal
         self._post_progress = post_progress
+        self._normal_budget = TokenBucket(rate=normal_per_second, burst=normal_burst)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -67,6 +79,9 @@ class EventRecorder:
         """Queue an Event about `body`. `progress` Events (routine steps that status
         already records) are posted only when the recorder was built to post them."""
         if type == "Normal" and (not self._post_normal or (progress and not self._post_progress)):
+            return
+        if type == "Normal" and not self._normal_budget.try_acquire():
+            EVENTS_POSTED.labels("over_budget").inc()
             return
         meta = body.get("metadata", {})
         involved = {

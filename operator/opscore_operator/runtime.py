@@ -81,6 +81,8 @@ class Runtime:
             self.kube,
             post_normal=settings.post_normal_events,
             post_progress=settings.progress_events,
+            normal_per_second=settings.normal_events_per_second,
+            normal_burst=settings.normal_event_burst,
         )
         self.workflow_reconciler = WorkflowReconciler(
             kube=self.kube,

@@ -49,6 +49,17 @@ class OperatorSettings(BaseSettings):
     post_normal_events: bool = Field(
         default=True, description="Post Normal Events (Warnings are always posted)."
     )
+    normal_events_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "OPSCORE_NORMAL_EVENTS_PER_SECOND: the budget of Normal Events (outcomes), "
+            "refilled at this rate; over it they are skipped and counted. Warnings have none."
+        ),
+    )
+    normal_event_burst: int = Field(
+        default=10, ge=1, description="OPSCORE_NORMAL_EVENT_BURST: Normal Events at once."
+    )
     progress_events: bool = Field(
         default=False,
         description=(

@@ -227,6 +227,11 @@ class WorkflowReconciler:
                 self.queue.add_after(key, decision.requeue_after + 0.01)
             return
         self._apply_to_ledger(key, decision, now)
+        # The waiting room learns this pass's outcome before the write's await: a run that
+        # just took its agents must not hold a place other passes give way to (they would
+        # leave those agents idle) or absorb the wake-ups of agents freed meanwhile. A write
+        # that fails queues the pass again, and that pass puts the run back.
+        self._update_waiting(key, spec, ref, steps, decision)
         recovered = self.reachability.set_condition(key, decision.status, now, ref.generation)
         new_status = decision.status.wire()
         if new_status != raw_status:
@@ -245,7 +250,6 @@ class WorkflowReconciler:
         for dispatch in decision.dispatches:
             self._spawn(self._dispatch(key, ref, dispatch, advanced_from))
         self._record(body, decision)
-        self._update_waiting(key, spec, ref, steps, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, decision.requeue_after + 0.01)
         if decision.delete:
@@ -528,7 +532,14 @@ class WorkflowReconciler:
 
     def wake_waiters(self, namespace: str, agents: set[str] | None = None) -> None:
         """Capacity may have appeared on `agents` (all of the namespace when None): wake,
-        for each free slot, the first waiting workflow (by precedence) that fits it."""
+        for each free slot, the first waiting workflow (by precedence) that fits it.
+
+        A waiter whose pass is already due or under way is passed over: that pass decides
+        from the agents free when it runs (or already decided), so giving it this slot too
+        would wake nobody for it. Agents freed one by one (each task's end is its own call)
+        then wake one waiter each, instead of all waking the first one while its write is
+        in flight, which left every other agent idle. Waking one waiter too many costs a
+        pass that finds no agent and changes nothing."""
         if not len(self.waiting):
             return
         pool = self.pools.namespace(namespace, datetime.now(UTC))
@@ -544,6 +555,8 @@ class WorkflowReconciler:
         for waiter in self.waiting.in_namespace(namespace):
             if not slots:
                 return
+            if self.queue.pending(waiter.workflow):
+                continue
             for step in waiter.steps:
                 fit = next((n for n in slots if step_fits(step, views[n])), None)
                 if fit is not None:

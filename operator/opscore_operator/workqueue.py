@@ -36,6 +36,11 @@ class WorkQueue(Generic[K]):
             self._queue.append(key)
             self._ready.set()
 
+    def pending(self, key: K) -> bool:
+        """Whether `key` is waiting for a worker or being processed: a pass of it is due or
+        under way (a timer set by `add_after` does not count)."""
+        return key in self._dirty or key in self._processing
+
     def add_after(self, key: K, delay: float) -> None:
         """Process `key` after `delay` seconds; an earlier pending wake-up wins."""
         if delay <= 0:

@@ -1,7 +1,9 @@
 """When the operator writes an Agent's derived status: what `kubectl get agents` prints
 (state, Ready, current task; Error, Offline, Paused...) at the next pass, so a dispatch and
-an outcome show at once; the raw state string alone once it has held still for
-AGENT_STATUS_QUIET_SECONDS, or after AGENT_STATUS_MAX_LAG_SECONDS while it keeps changing."""
+an outcome show at once; a busy agent's move to its next task once that task has been
+current for AGENT_TASK_QUIET_SECONDS; the raw state string alone once it has held still for
+AGENT_STATUS_QUIET_SECONDS; either after AGENT_STATUS_MAX_LAG_SECONDS while it keeps
+changing."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_operator.agent_reconciler import (
     AGENT_STATUS_MAX_LAG_SECONDS,
     AGENT_STATUS_QUIET_SECONDS,
+    AGENT_TASK_QUIET_SECONDS,
 )
 from opscore_operator.ledger import InFlight
 
@@ -108,14 +111,57 @@ async def test_the_end_of_a_task_is_written_at_the_next_pass(world: World, clock
     assert ready_of(world) == ("True", "Ready")
 
 
-async def test_the_next_task_right_after_one_ended_is_one_write(world: World, clock: Clock) -> None:
+async def test_the_next_task_right_after_one_ended_shows_once_it_was_current_for_a_second(
+    world: World, clock: Clock
+) -> None:
     give_task(world, "t-1")
     await world.reconcile(NAME)
     world.ledger.release((NS, NAME), "t-1", "succeeded")
     give_task(world, "t-2")
     await world.reconcile(NAME)
+    assert status_writes(world) == 1, "Active before and after: only the task moved"
+    assert stored(world)["currentTaskId"] == "t-1"
+
+    clock.now += AGENT_TASK_QUIET_SECONDS
+    await world.reconcile(NAME)
     assert status_writes(world) == 2
     assert (stored(world)["currentTaskId"], stored(world)["tasksSucceeded"]) == ("t-2", 1)
+
+
+async def test_short_tasks_back_to_back_cost_no_write_until_the_agent_idles(
+    world: World, clock: Clock
+) -> None:
+    give_task(world, "t-0")
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    for number in range(1, 20):  # a task every 0.1 s: none is current for a second
+        world.ledger.release((NS, NAME), f"t-{number - 1}", "succeeded")
+        give_task(world, f"t-{number}")
+        clock.now += 0.1
+        await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    assert stored(world)["state"] == "Active"
+
+    world.ledger.release((NS, NAME), "t-19", "succeeded")
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2, "going Idle is written at once"
+    assert (stored(world)["state"], stored(world)["tasksSucceeded"]) == ("Idle", 20)
+
+
+async def test_short_tasks_that_keep_coming_are_shown_within_the_max_lag(
+    world: World, clock: Clock
+) -> None:
+    give_task(world, "t-0")
+    await world.reconcile(NAME)
+    number = 0
+    while clock.now < 1000.0 + AGENT_STATUS_MAX_LAG_SECONDS + 1:
+        number += 1
+        world.ledger.release((NS, NAME), f"t-{number - 1}", "succeeded")
+        give_task(world, f"t-{number}")
+        clock.now += 0.5
+        await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert stored(world)["currentTaskId"] != "t-0"
 
 
 async def test_a_new_raw_state_alone_lands_once_it_held_still(world: World, clock: Clock) -> None:

@@ -44,3 +44,34 @@ async def test_progress_events_are_posted_when_asked_for(mocker: MockerFixture) 
 
 async def test_no_normal_events_means_warnings_only(mocker: MockerFixture) -> None:
     assert await posted(mocker, post_normal=False, post_progress=True) == ["StepFailed"]
+
+
+async def test_normal_events_past_their_budget_are_skipped_but_warnings_never(
+    mocker: MockerFixture,
+) -> None:
+    kube = mocker.Mock()
+    kube.create = mocker.AsyncMock(return_value={})
+    recorder = EventRecorder(kube, normal_per_second=0.001, normal_burst=2)
+    for index in range(5):
+        recorder.record(BODY, type="Normal", reason="WorkflowSucceeded", message=str(index))
+        recorder.record(BODY, type="Warning", reason="StepFailed", message=str(index))
+    await recorder.flush()
+    reasons = [call.args[2]["reason"] for call in kube.create.await_args_list]
+    assert reasons.count("WorkflowSucceeded") == 2
+    assert reasons.count("StepFailed") == 5
+
+
+async def test_the_normal_event_budget_refills_with_time(mocker: MockerFixture) -> None:
+    clock = mocker.patch("opscore_kube.ratelimit.time.monotonic", return_value=100.0)
+    kube = mocker.Mock()
+    kube.create = mocker.AsyncMock(return_value={})
+    recorder = EventRecorder(kube, normal_per_second=1.0, normal_burst=1)
+    recorder.record(BODY, type="Normal", reason="WorkflowSucceeded", message="first")
+    recorder.record(BODY, type="Normal", reason="WorkflowSucceeded", message="skipped")
+    clock.return_value = 101.0
+    recorder.record(BODY, type="Normal", reason="WorkflowSucceeded", message="refilled")
+    await recorder.flush()
+    assert [call.args[2]["message"] for call in kube.create.await_args_list] == [
+        "first",
+        "refilled",
+    ]
