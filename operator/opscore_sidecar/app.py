@@ -59,10 +59,10 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
                 user_agent="opscore-sidecar",
             )
             app.state.sidecar = Sidecar.build(settings, keys, owned)
+        app.state.report_spans = ReportSpans.configured()  # off without an OTLP endpoint
         # Everything built so far (FastAPI, pydantic and their schemas: ~90k objects) lives
         # as long as the process: out of the collector's sight, a full collection costs
         # well under a millisecond instead of ~25 ms paid by every request in flight.
-        app.state.report_spans = ReportSpans.configured()  # off without an OTLP endpoint
         gc.freeze()
         logger.info(
             "Sidecar ready to serve",
