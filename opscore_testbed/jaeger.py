@@ -182,10 +182,11 @@ class Jaeger(StartStop):
             return []
         if len(data) != 1:
             raise JaegerError(f"/api/traces/{trace_id} answered {len(data)} traces, not one")
-        return _spans(data[0])
+        return trace_spans(data[0])
 
 
-def _spans(trace: dict[str, Any]) -> list[FoundSpan]:
+def trace_spans(trace: dict[str, Any]) -> list[FoundSpan]:
+    """The spans of one trace object of the query API's answer (`data[0]`)."""
     processes = trace.get("processes") or {}
     found = []
     for span in trace.get("spans") or []:
