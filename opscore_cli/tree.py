@@ -18,6 +18,7 @@ from opscore_cli.style import PHASE_SGR, Style
 from opscore_cli.table import Cell, Span, cell, render_table
 from opscore_logic.base import parse_time
 from opscore_logic.run_view import StepRow, usage_cost, usage_tokens
+from opscore_logic.trace_ids import trace_id_hex
 
 HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "TOKENS", "COST", "MESSAGE")
 
@@ -145,6 +146,9 @@ def render_workflow(
     requested = pending_verbs(workflow)
     if requested:
         fields.append(("Requested", ", ".join(requested)))
+    if meta.get("uid"):
+        # The run's trace in the trace backend, when tracing is on (docs/observability.md).
+        fields.append(("Trace", trace_id_hex(str(meta["uid"]))))
     label_width = max(len(label) for label, _ in fields) + 2
     head = [f"{label + ':':<{label_width}}{value}" for label, value in fields]
     return "\n".join([*head, "", *step_table(rows, now, style, width)]) + "\n"

@@ -42,9 +42,11 @@ from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
 from opscore_operator.leadership import ElectionConfig, LeaderElector
 from opscore_operator.ledger import Ledger
+from opscore_operator.run_spans import RunSpans
 from opscore_operator.schedule_reconciler import ScheduleReconciler
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
+from opscore_operator.tracing import start_tracing, stop_tracing, tracer_of
 from opscore_operator.waiting import WaitingRoom
 from opscore_operator.workflow_reconciler import WorkflowReconciler
 from opscore_operator.workqueue import WorkQueue
@@ -63,6 +65,8 @@ class Runtime:
             timeout=settings.dispatch_timeout_seconds,
             attempts=settings.dispatch_attempts,
         )
+        # None unless an OTLP endpoint is configured (OTEL_* variables; tracing.py).
+        self.tracing = start_tracing("opscore-operator")
         self.workflows = ObjectCache()
         self.agents = ObjectCache()
         self.templates = ObjectCache()
@@ -99,6 +103,7 @@ class Runtime:
             may_act=self.may_act,
             default_step_timeout_seconds=settings.default_step_timeout_seconds,
             approvals=self.approvals,
+            spans=RunSpans(tracer_of(self.tracing)),
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,
@@ -276,6 +281,7 @@ class Runtime:
                 await self.recorder.flush()
         await self.agentkit.aclose()
         await self.kube.aclose()
+        await stop_tracing(self.tracing)
 
     async def _once_synced(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` once the caches are synced and this process may act."""

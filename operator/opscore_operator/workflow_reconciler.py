@@ -49,6 +49,7 @@ from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
+from opscore_operator.run_spans import RunSpans
 from opscore_operator.status_patch import fenced_status_patch, holds_dispatches
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
@@ -100,6 +101,7 @@ class WorkflowReconciler:
         may_act: Callable[[], bool] = lambda: True,
         default_step_timeout_seconds: int = 0,
         approvals: ApprovalBook | None = None,
+        spans: RunSpans | None = None,
     ) -> None:
         self.kube = kube
         self.approvals = approvals if approvals is not None else ApprovalBook()
@@ -120,6 +122,8 @@ class WorkflowReconciler:
         self.default_step_timeout_seconds = default_step_timeout_seconds
         self.pools = pools or AgentPools(agents=agents, ledger=ledger, missing=missing_agents)
         self.failed_dispatches: dict[str, FailedDispatch] = {}
+        # Traces (run_spans.py): does nothing unless an OTLP endpoint is configured.
+        self.spans = spans or RunSpans(None)
         self._background: set[asyncio.Task[None]] = set()
 
     async def worker(self) -> None:
@@ -243,6 +247,7 @@ class WorkflowReconciler:
             body = updated
         if recovered:
             self.reachability.written(key)
+        self.spans.pass_ended(ref=ref, before=status, decision=decision, now=now, agents=views)
         count_usage(key[0], decision, self.ledger)
         self._log_releases(key, decision)
         advanced_from = _advanced_from(decision)
@@ -456,7 +461,11 @@ class WorkflowReconciler:
             logger.warning("not sending task %s: no longer the leader", dispatch.task_id, extra=ids)
             return
         logger.info("dispatching task %s to agent %s", dispatch.task_id, dispatch.agent, extra=ids)
-        result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
+        traceparent = self.spans.traceparent(ref, dispatch)
+        with self.spans.dispatching(ref, dispatch, server=self.agentkit.server) as span:
+            message = task_message(dispatch, ref, traceparent=traceparent)
+            result = await self.agentkit.run(dispatch.agent_id, message)
+            span.record(result)
         if result.ok:
             if self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key)):
                 self.queue.add(key)  # write AgentKitReachable=True

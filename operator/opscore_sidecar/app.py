@@ -34,6 +34,7 @@ from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
+from opscore_sidecar.tracing import ReportSpans
 
 logger = logging.getLogger("opscore.sidecar")
 
@@ -66,6 +67,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
                 user_agent="opscore-sidecar",
             )
             app.state.sidecar = Sidecar.build(settings, keys, owned)
+        app.state.report_spans = ReportSpans.configured()  # off without an OTLP endpoint
         # Everything built so far (FastAPI, pydantic and their schemas: ~90k objects) lives
         # as long as the process: out of the collector's sight, a full collection costs
         # well under a millisecond instead of ~25 ms paid by every request in flight.
@@ -79,6 +81,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         finally:
             running: Sidecar = app.state.sidecar
             await running.writer.aclose()
+            await app.state.report_spans.stop()
             if owned is not None:
                 await owned.aclose()
 
@@ -89,6 +92,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.keys = keys
+    app.state.report_spans = ReportSpans()
     app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
     app.include_router(report_endpoint.router)
     app.include_router(webhook.router)

@@ -15,6 +15,7 @@ from typing import Any
 
 from opscore_logic.base import parse_time
 from opscore_logic.run_view import StepRow, step_rows, usage_cost, usage_tokens
+from opscore_logic.trace_ids import trace_id_hex
 
 Body = Mapping[str, Any]
 Json = dict[str, Any]
@@ -122,8 +123,11 @@ def workflow_detail(
     template: Body | None,
     agent_names: Mapping[str, str],
     now: datetime,
+    *,
+    jaeger_url: str | None = None,
 ) -> Json:
-    """Everything the detail view draws: the run, and its steps in dependency order."""
+    """Everything the detail view draws: the run, and its steps in dependency order.
+    `jaeger_url` (OPSCORE_JAEGER_URL): the run's trace is linked there when given."""
     spec = workflow.get("spec") or {}
     status = workflow.get("status") or {}
     started = parse_time(status.get("startTime"))
@@ -143,6 +147,12 @@ def workflow_detail(
             "steps": [step_json(row, now, agent_names) for row in step_rows(workflow, template)],
             "now": _iso(now),
         }
+    )
+    uid = (workflow.get("metadata") or {}).get("uid")
+    trace_id = trace_id_hex(str(uid)) if uid else None
+    detail["traceId"] = trace_id
+    detail["traceUrl"] = (
+        f"{jaeger_url.rstrip('/')}/trace/{trace_id}" if jaeger_url and trace_id else None
     )
     return detail
 

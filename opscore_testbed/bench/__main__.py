@@ -21,7 +21,9 @@ from typing import Any
 
 from opscore_testbed.bench import report, scenarios
 from opscore_testbed.bench.kube import BenchKube
+from opscore_testbed.bench.traced import b1_traced
 from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.jaeger import Jaeger
 from opscore_testbed.stack import REPO, install_crds
 
 RESULTS = REPO / "bench" / "results"
@@ -33,7 +35,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 async def run(
-    cp: ControlPlane, sizes: scenarios.Sizes, wanted: set[str], log_dir: Path
+    cp: ControlPlane,
+    sizes: scenarios.Sizes,
+    wanted: set[str],
+    log_dir: Path,
+    *,
+    traces: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
     bench = scenarios.Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir)
@@ -51,6 +58,10 @@ async def run(
             for row in await scenarios.b1_drain(bench, ceiling):
                 rows.append(row)
                 _show(row)
+        if traces:
+            with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
+                rows.append(await b1_traced(bench, jaeger))
+            _show(rows[-1])
         if "B2" in wanted:
             rows.append(await scenarios.b2_rate(bench))
             _show(rows[-1])
@@ -86,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(ALL))
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--b5-objects", type=int, help="agents (and workflows) in B5")
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="B1's 3-step drain twice, tracing off and on (OTLP to Jaeger); alone with"
+        " --scenarios none",
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by its pid.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -98,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = scenarios.SIZES[args.size]
         if args.b5_objects:
             sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
-        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir))
+        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir, traces=args.traces))
     meta = {
         "machine": report.machine(),
         "size": args.size,

@@ -365,6 +365,12 @@
     $("run-duration").textContent = run.durationSeconds === null ? "" : duration(run.durationSeconds);
     $("run-usage").textContent =
       run.tokens === null ? "" : `${run.tokens} tokens${run.cost ? ` · ${run.cost}` : ""}`;
+    const trace = $("run-trace");
+    trace.hidden = !run.traceUrl;
+    if (run.traceUrl) {
+      trace.href = run.traceUrl;
+      trace.title = `trace ${run.traceId} in Jaeger`;
+    }
     const flags = [];
     const finished = ["Succeeded", "Failed", "Cancelled"].includes(run.phase);
     if (run.suspend && !finished && run.phase !== "Suspended") flags.push("suspend requested");
