@@ -28,10 +28,8 @@ from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, FailedDispatch, WorkflowRef, reconcile
 from opscore_logic.reasons import WorkflowReason
-from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
 from opscore_logic.workflow_model import (
-    StepPhase,
     WorkflowPhase,
     WorkflowSpec,
     WorkflowStatus,
@@ -54,7 +52,8 @@ from opscore_operator.status_patch import fenced_status_patch, holds_dispatches
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.usage_metrics import count_usage
-from opscore_operator.waiting import Waiter, WaitingRoom
+from opscore_operator.waiting import WaitingRoom
+from opscore_operator.wakeups import update_waiting, wake_waiters
 from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.workflows")
@@ -521,54 +520,11 @@ class WorkflowReconciler:
         steps: list[Any] | None,
         decision: Decision,
     ) -> None:
-        queued = {e.name for e in decision.status.steps if e.phase is StepPhase.QUEUED}
-        if not queued or steps is None:
-            self.waiting.remove(key)
-            return
-        self.waiting.set(
-            Waiter(
-                workflow=key,
-                priority=spec.priority,
-                created=ref.created or datetime.now(UTC),
-                steps=tuple(s for s in steps if s.name in queued),
-            )
-        )
+        update_waiting(self.waiting, key, spec=spec, ref=ref, steps=steps, decision=decision)
 
     def wake_waiters(self, namespace: str, agents: set[str] | None = None) -> None:
-        """Capacity may have appeared on `agents` (all of the namespace when None): wake,
-        for each free slot, the first waiting workflow (by precedence) that fits it.
-
-        A waiter whose pass is already due or under way is passed over: that pass decides
-        from the agents free when it runs (or already decided), so giving it this slot too
-        would wake nobody for it. Agents freed one by one (each task's end is its own call)
-        then wake one waiter each, instead of all waking the first one while its write is
-        in flight, which left every other agent idle. Waking one waiter too many costs a
-        pass that finds no agent and changes nothing."""
-        if not len(self.waiting):
-            return
-        pool = self.pools.namespace(namespace, datetime.now(UTC))
-        views = pool.views
-        names = pool.free_names() if agents is None else agents
-        slots = {
-            name: views[name].free_slots
-            for name in pool.in_seen_order(names)
-            if views[name].ready and views[name].free_slots > 0
-        }
-        if not slots:
-            return
-        for waiter in self.waiting.in_namespace(namespace):
-            if not slots:
-                return
-            if self.queue.pending(waiter.workflow):
-                continue
-            for step in waiter.steps:
-                fit = next((n for n in slots if step_fits(step, views[n])), None)
-                if fit is not None:
-                    self.queue.add(waiter.workflow)
-                    slots[fit] -= 1
-                    if slots[fit] <= 0:
-                        del slots[fit]
-                    break
+        """See `wakeups.wake_waiters`: for each free slot, the first waiting run that fits."""
+        wake_waiters(self.waiting, self.pools, self.queue, namespace, agents)
 
     def _forget(self, key: Key) -> None:
         self.waiting.remove(key)
