@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CLUSTER_DIR ?= .cluster
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools \
+.PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools jaeger-bin \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
 	bench bench-check bench-profile chaos chaos-short
 
@@ -41,8 +41,11 @@ crds: venv ## Regenerate crds/*.yaml and docs/crd-reference.md from the pydantic
 openapi: venv ## Regenerate docs/openapi.json from the sidecar app (a test fails when it drifts)
 	$(PY) -m opscore_sidecar.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-test-tools: ## Debian's chromium and haproxy for the integration tests (installed when root)
+test-tools: jaeger-bin ## Debian's chromium and haproxy for the integration tests (installed when root), and Jaeger
 	@hack/ensure-test-tools.sh
+
+jaeger-bin: ## Build Jaeger (v1.75.0, the trace tests' backend) into the cache (once; a few minutes)
+	@hack/build-jaeger.sh >/dev/null
 
 test: venv control-plane-bin test-tools ## All tests: unit, then integration on a local control plane
 	$(BIN)/pytest -q
@@ -64,8 +67,8 @@ cluster-down: venv ## Stop the local control plane started by cluster-up
 SIZE ?= full
 SCENARIOS ?= S,B0,B1,B2,B3,B4,B5
 BENCH_OUT ?= bench/results/latest.json
-bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,...): table, JSON and PNG in bench/results
-	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT)
+bench: venv control-plane-bin ## Benchmarks (SIZE=smoke|full, SCENARIOS=B0,..., TRACES=1: B1 traced too): table, JSON, PNG in bench/results
+	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios $(SCENARIOS) --out $(BENCH_OUT) $(if $(TRACES),--traces,)
 
 # Compares BENCH_OUT (a run) with the committed results: exit 1 on a regression.
 BENCH_BASELINE ?= git:HEAD:bench/results/latest.json
@@ -84,8 +87,8 @@ chaos: venv control-plane-bin ## Fault suite F1-F10 (fails on any broken guarant
 chaos-short: venv control-plane-bin ## Fault suite, short: ~20 workflows per scenario, F1-F7, F9, F10, no soak
 	$(PY) -m opscore_testbed.chaos --short $(if $(CHAOS_SCENARIOS),--scenarios $(CHAOS_SCENARIOS),)
 
-demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows
-	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,)
+demo: venv control-plane-bin ## Run the demo: control plane, operator, sidecar, 3 agents, example workflows (JAEGER=1: and traces)
+	$(PY) -m opscore_testbed.demo $(if $(DEMO_ONCE),--once,) $(if $(JAEGER),--jaeger,)
 
 # -- Kubernetes with kind (needs Docker and kind; see README "Install on Kubernetes") --------
 IMAGE ?= opscore:dev

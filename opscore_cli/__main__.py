@@ -4,6 +4,7 @@
     kubectl opscore watch WORKFLOW [--interval SECONDS]
     kubectl opscore agents [-o json|yaml]
     kubectl opscore suspend|resume|cancel|retry WORKFLOW
+    kubectl opscore approve|reject WORKFLOW STEP [--reason TEXT]
     kubectl opscore graph WORKFLOW [--format mermaid|dot]
     kubectl opscore import FILE [--workflow NAME] [--input KEY=VALUE ...]
 
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from opscore_cli import commands, graphs, watching
+from opscore_cli import commands, deciding, graphs, watching
 from opscore_cli.cluster import CliError, Cluster, Target
 from opscore_cli.legacy_import import import_legacy
 from opscore_cli.verbs import VERBS
@@ -74,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
         verb_parser = sub.add_parser(verb, parents=[flags], help=VERB_HELP[verb])
         verb_parser.add_argument("workflow")
 
+    for decision in deciding.DECISIONS:
+        decide = sub.add_parser(
+            decision,
+            parents=[flags],
+            help=f"{decision} a step waiting for approval (an Approval, as yourself)",
+        )
+        decide.add_argument("workflow")
+        decide.add_argument("step")
+        decide.add_argument("--reason", default="", help="why, for the record")
+
     graph = sub.add_parser("graph", parents=[flags], help="the step DAG as text")
     graph.add_argument("workflow")
     graph.add_argument("--format", choices=graphs.FORMATS, default="mermaid")
@@ -117,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         return watching.watch(cluster, args.workflow, interval=max(args.interval, 0.2))
     if args.command == "agents":
         return commands.agents(cluster, args.output)
+    if args.command in deciding.DECISIONS:
+        return deciding.decide(
+            cluster, args.workflow, args.step, verb=args.command, reason=args.reason
+        )
     if args.command == "graph":
         return commands.graph(cluster, args.workflow, args.format)
     return commands.verb(cluster, args.workflow, args.command)

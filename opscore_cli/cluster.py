@@ -44,10 +44,11 @@ class Target:
 
 
 class Cluster:
-    """Workflows, templates and agents of one namespace."""
+    """Workflows, templates, agents and Approvals of one namespace."""
 
     def __init__(self, api: Any, namespace: str) -> None:
         self._api = k8s.CustomObjectsApi(api)
+        self._auth = k8s.AuthenticationV1Api(api)
         self.namespace = namespace
 
     @classmethod
@@ -98,6 +99,26 @@ class Cluster:
             body=patch,
             _content_type=MERGE_PATCH,
         )
+
+    def create_approval(self, body: Body) -> Body:
+        return self._call("create_namespaced_custom_object", "approvals", body=body)
+
+    def whoami(self) -> Body:
+        """Who the API server says this client is: `{username, groups, ...}` from a
+        SelfSubjectReview (what `kubectl auth whoami` asks)."""
+        review = k8s.V1SelfSubjectReview(
+            api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
+        )
+        try:
+            answer = self._auth.create_self_subject_review(review, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            raise CliError(server_error(exc.status, exc.reason, exc.body)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise CliError(f"Unable to connect to the server: {exc}") from None
+        info = answer.status.user_info if answer.status is not None else None
+        if info is None or not info.username:
+            raise CliError("error: the API server did not say who you are (SelfSubjectReview)")
+        return {"username": info.username, "groups": list(info.groups or [])}
 
     def _call(self, method: str, plural: str, **kwargs: Any) -> Body:
         try:

@@ -18,6 +18,7 @@ from opscore_cli.style import PHASE_SGR, Style
 from opscore_cli.table import Cell, Span, cell, render_table
 from opscore_logic.base import parse_time
 from opscore_logic.run_view import StepRow, usage_cost, usage_tokens
+from opscore_logic.trace_ids import trace_id_hex
 
 HEADER = ("STEP", "PHASE", "AGENT", "ATTEMPT", "DURATION", "TOKENS", "COST", "MESSAGE")
 
@@ -140,9 +141,14 @@ def render_workflow(
     budget = spec.get("budget")
     if isinstance(budget, Mapping) and budget:
         fields.append(("Budget", _budget_text(budget)))
+    for waiting in waiting_gates(workflow):
+        fields.append(("Waiting", waiting))
     requested = pending_verbs(workflow)
     if requested:
         fields.append(("Requested", ", ".join(requested)))
+    if meta.get("uid"):
+        # The run's trace in the trace backend, when tracing is on (docs/observability.md).
+        fields.append(("Trace", trace_id_hex(str(meta["uid"]))))
     label_width = max(len(label) for label, _ in fields) + 2
     head = [f"{label + ':':<{label_width}}{value}" for label, value in fields]
     return "\n".join([*head, "", *step_table(rows, now, style, width)]) + "\n"
@@ -155,6 +161,20 @@ def _budget_text(budget: Mapping[str, Any]) -> str:
     if budget.get("maxCost") is not None:
         limits.append(f"{budget['maxCost']:g} {budget.get('currency') or ''}".strip())
     return f"{', '.join(limits)} (on exceeded: {budget.get('onExceeded') or 'Fail'})"
+
+
+def waiting_gates(workflow: Mapping[str, Any]) -> list[str]:
+    """One line per step waiting for approval: who may decide, and the command to do it."""
+    name = (workflow.get("metadata") or {}).get("name", "")
+    lines = []
+    for entry in (workflow.get("status") or {}).get("steps") or []:
+        if entry.get("phase") == "WaitingForApproval":
+            step = entry.get("name", "")
+            lines.append(
+                f"{step}: {entry.get('message') or 'waiting for approval'} "
+                f"(kubectl opscore approve|reject {name} {step})"
+            )
+    return lines
 
 
 def pending_verbs(workflow: Mapping[str, Any]) -> list[str]:

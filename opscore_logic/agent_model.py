@@ -17,7 +17,11 @@ from opscore_logic.base import WireModel
 from opscore_logic.conditions import Condition
 from opscore_logic.usage import Usage
 
-MAX_REPORTS = 16
+# `status.reports` holds at most MAX_REPORTS (the CRD's maxItems); the sidecar keeps what
+# `report_log.report_limit(maxConcurrentTasks)` says, as a longer list costs the API server
+# more CPU on every write of it (issue 20). 64 is room for agents of up to 31 task slots.
+MAX_REPORTS = 64
+MIN_REPORTS = 4
 
 
 class AgentState(StrEnum):

@@ -16,7 +16,9 @@ import yaml
 from pydantic import BaseModel
 
 from opscore_logic.agent_model import AgentSpec, AgentStatus
+from opscore_logic.approval_model import ApprovalSpec
 from opscore_logic.schedule_model import WorkflowScheduleSpec, WorkflowScheduleStatus
+from opscore_logic.trigger_model import WorkflowTriggerSpec
 from opscore_logic.workflow_model import WorkflowSpec, WorkflowStatus, WorkflowTemplateSpec
 
 GROUP = "opscore.opspawn.io"
@@ -229,6 +231,41 @@ KINDS = [
             _col("Last-Success", ".status.lastSuccessfulRun", priority=1),
             _col("Policy", ".spec.concurrencyPolicy", priority=1),
             _col("Reason", '.status.conditions[?(@.type=="Scheduled")].reason', priority=1),
+        ],
+    ),
+    Kind(
+        kind="Approval",
+        plural="approvals",
+        short_names=["apv"],
+        spec=ApprovalSpec,
+        status=None,
+        description=(
+            "One approver's decision on one gated Workflow step; the API server vouches "
+            "for the approver (docs/approvals.md)."
+        ),
+        columns=[
+            _col("Workflow", ".spec.workflow"),
+            _col("Step", ".spec.step"),
+            _col("Decision", ".spec.decision"),
+            _col("Approver", ".spec.approver.username"),
+            AGE,
+            _col("Reason", ".spec.reason", priority=1),
+        ],
+    ),
+    Kind(
+        kind="WorkflowTrigger",
+        plural="workflowtriggers",
+        short_names=["wftr"],
+        spec=WorkflowTriggerSpec,
+        status=None,
+        description=(
+            "A webhook that starts a Workflow from a template: a signed POST to the "
+            "sidecar's /v1/opscore/triggers/NAMESPACE/NAME."
+        ),
+        columns=[
+            _col("Template", ".spec.templateRef.name"),
+            _col("Per-Minute", ".spec.rateLimit.requestsPerMinute", "integer"),
+            AGE,
         ],
     ),
 ]

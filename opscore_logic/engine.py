@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from opscore_logic.approval import ApprovalRecord
 from opscore_logic.budget import Budget, OnExceeded
 from opscore_logic.conditions import set_condition
 from opscore_logic.decision import (
@@ -35,6 +36,7 @@ from opscore_logic.decision import (
     release,
     task_id_for,
 )
+from opscore_logic.gating import admit, set_gate_condition
 from opscore_logic.graph import dependencies, graph_problems, topological_order
 from opscore_logic.reasons import StepReason, WorkflowReason
 from opscore_logic.running import (
@@ -90,6 +92,7 @@ def reconcile(
     failed_dispatches: Mapping[str, FailedDispatch] | None = None,
     count_fitting: Callable[[Step], int] | None = None,
     default_budget: Budget | None = None,
+    approvals: Mapping[str, Sequence[ApprovalRecord]] | None = None,
 ) -> Decision:
     """Decide the next status and actions for one workflow (see module docstring).
 
@@ -104,6 +107,7 @@ def reconcile(
     says how many agents of all fit a step (for a queued step's message); when None they
     are counted in `agents`. `default_budget` applies when `spec.budget` is unset (the
     WorkflowTemplate's); see `opscore_logic.budget` for what an exceeded budget does.
+    `approvals` maps step names to the Approvals on them (`opscore_logic.gating`).
     """
     status = status.model_copy(deep=True)
     decision = Decision(status=status)
@@ -186,8 +190,9 @@ def reconcile(
             status.message = f"{message}; waiting for the running steps to finish"
             return _finalise(ref, status, decision, old_phase, now)
     scope_inputs = dict(spec.inputs if inputs is None else inputs)
+    gates = approvals or {}
     _start_ready(
-        ref, spec, scope_inputs, status, steps, entries, free, decision, now, count_fitting
+        ref, spec, scope_inputs, status, steps, entries, free, decision, now, count_fitting, gates
     )
     _conclude(ref, spec, status, decision, steps, now)
     if suspended_by_budget is not None and status.phase is WorkflowPhase.SUSPENDED:
@@ -209,13 +214,14 @@ def _start_ready(
     decision: Decision,
     now: datetime,
     count_fitting: Callable[[Step], int] | None = None,
+    approvals: Mapping[str, Sequence[ApprovalRecord]] | None = None,
 ) -> None:
     deps = dependencies(steps)
     # Dependencies first (so a skip or failure reaches all dependents in this pass), then
     # list order: earlier steps get agents first.
     for step in topological_order(steps):
         entry = entries[step.name]
-        if entry.phase not in (StepPhase.PENDING, StepPhase.QUEUED):
+        if entry.phase not in (StepPhase.PENDING, StepPhase.QUEUED, StepPhase.WAITING_FOR_APPROVAL):
             continue
         blocked = _blocked_by(deps[step.name], entries, steps)
         if blocked is not None:
@@ -246,6 +252,8 @@ def _start_ready(
             continue
         if entry.retry_at is not None and entry.retry_at > now:
             decision.wake_at(entry.retry_at, now)
+            continue
+        if not admit(step, entry, (approvals or {}).get(step.name, ()), decision, now):
             continue
         if spec.suspend:
             entry.phase = StepPhase.PENDING
@@ -531,6 +539,9 @@ def _running_message(status: WorkflowStatus) -> str:
     running = [e for e in status.steps if e.phase is StepPhase.RUNNING]
     if running:
         return "running " + ", ".join(f"{e.name} on {e.agent}" for e in running)
+    waiting = [e for e in status.steps if e.phase is StepPhase.WAITING_FOR_APPROVAL]
+    if waiting:
+        return f"{waiting[0].name}: {waiting[0].message}"
     queued = [e for e in status.steps if e.phase is StepPhase.QUEUED]
     if queued:
         return f"{queued[0].name}: {queued[0].message}"
@@ -560,6 +571,7 @@ def _finalise(
     now: datetime,
 ) -> Decision:
     status.observed_generation = ref.generation
+    set_gate_condition(status, now=now, generation=ref.generation)
     if status.phase is not old_phase and status.phase is not None:
         kind: Literal["Normal", "Warning"] = (
             "Warning" if status.phase in (WorkflowPhase.FAILED,) else "Normal"

@@ -41,6 +41,9 @@ class StepReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     WORKFLOW_FINISHED = "WorkflowFinished"
     BUDGET_EXCEEDED = "BudgetExceeded"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
+    APPROVAL_REJECTED = "ApprovalRejected"
+    APPROVAL_TIMED_OUT = "ApprovalTimedOut"
 
 
 class WorkflowReason(StrEnum):

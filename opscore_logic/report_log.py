@@ -6,14 +6,32 @@ every few seconds would otherwise push the one `error` or the one report carryin
 `opscore_task_id`/`output` out of the window before the operator has read it. So when the
 log is over its limit, reports are dropped in this order, oldest first within each tier:
 
-1. an ordinary report whose normalised state equals the next report's (a repeated
-   heartbeat: the newer one says the same thing);
-2. any ordinary report;
-3. a significant report (an error, or one with `opscore_task_id` or `output` in its
-   details) whose normalised state equals the next report's;
-4. the oldest report.
+1. an ordinary report (a heartbeat: no error, no `opscore_task_id`, no `output`) followed
+   by another ordinary one of the same normalised state (the newer one says the same
+   thing);
+2. any ordinary report but the newest ordinary one;
+3. a significant report followed by one of the same normalised state about the same task
+   (the same `opscore_task_id`, or both without one);
+4. a report about a task (by `opscore_task_id`), not an error, with a newer report about
+   the same task (the operator reads a task's errors and its newest report);
+5. the oldest report.
 
-The newest report is never dropped: it is the agent's current state.
+The newest report is never dropped: it is the agent's current state. Nor is the newest
+ordinary one before tier 5: a task whose agent sends no task id is read from the newest
+report without one (`outcomes.py`), so a heartbeat may only give way to a newer
+heartbeat, never to a report about another task.
+
+How long the log is: `report_limit`, two entries per task slot and two more (4 for an
+agent that runs one task at a time). Every write of the list is one Agent status PATCH
+whose API server CPU grows with the list, and the list is only a buffer between the
+operator's passes: each task that can end before the operator's next look needs room for
+its significant reports (a correlated agent sends two per task, `active` and `idle` with
+the task id), plus the newest heartbeat and the newest report.
+tests/unit/agents/test_report_burst.py checks that outcomes read from this log equal
+those read from an unbounded one under bursts of heartbeats and task ends. The cap,
+MAX_REPORTS = 64, is reached by agents of more than 31 slots: for them, more task ends
+than that between two operator passes can push the oldest out (the step then times out
+and is retried, as for a lost report).
 
 Merging is idempotent: an exact duplicate (same state, timestamp and details; `receivedAt`
 does not count) is kept once, the copy already stored (else the first new one), so a report
@@ -26,10 +44,15 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from opscore_logic.agent_model import MAX_REPORTS, AgentReport, AgentState
+from opscore_logic.agent_model import MAX_REPORTS, MIN_REPORTS, AgentReport, AgentState
 from opscore_logic.lifecycle import normalise_state
 
 SIGNIFICANT_DETAIL_KEYS = ("opscore_task_id", "output")
+
+
+def report_limit(max_concurrent_tasks: int) -> int:
+    """How many reports the log of an agent with this many task slots keeps."""
+    return min(MAX_REPORTS, max(MIN_REPORTS, 2 * max_concurrent_tasks + 2))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -88,26 +111,35 @@ def merge_reports(
     if excess <= 0:
         return merged
 
-    excess = _coalesce(merged, excess, eligible=_ordinary)
-    excess = _drop_oldest(merged, excess, eligible=_ordinary)
-    excess = _coalesce(merged, excess, eligible=_anything)
+    excess = _coalesce(merged, excess, repeats=_repeated_heartbeat)
+    excess = _drop_oldest_ordinary(merged, excess)
+    excess = _coalesce(merged, excess, repeats=_repeated_about_the_same_task)
+    excess = _drop_superseded(merged, excess)
     if excess > 0:
         del merged[:excess]
     return merged
 
 
-def _ordinary(report: AgentReport) -> bool:
-    return not is_significant(report)
+def _repeated_heartbeat(older: AgentReport, newer: AgentReport) -> bool:
+    return not is_significant(older) and not is_significant(newer)
 
 
-def _anything(report: AgentReport) -> bool:
-    return True
+def _repeated_about_the_same_task(older: AgentReport, newer: AgentReport) -> bool:
+    return (
+        is_significant(older)
+        and is_significant(newer)
+        and older.details.get("opscore_task_id") == newer.details.get("opscore_task_id")
+    )
 
 
 def _coalesce(
-    reports: list[AgentReport], excess: int, *, eligible: Callable[[AgentReport], bool]
+    reports: list[AgentReport],
+    excess: int,
+    *,
+    repeats: Callable[[AgentReport, AgentReport], bool],
 ) -> int:
-    """Drop, oldest first, eligible reports whose normalised state equals the next one's.
+    """Drop, oldest first, reports the next one repeats: the same normalised state, and
+    `repeats(report, next)`.
 
     One left-to-right pass is the same as repeatedly dropping the oldest candidate: removing
     report i only changes which report follows i-1, so the scan steps back one place.
@@ -116,7 +148,7 @@ def _coalesce(
     states = [normalise_state(r.state) for r in reports]
     i = 0
     while excess > 0 and i < len(reports) - 1:
-        if states[i] == states[i + 1] and eligible(reports[i]):
+        if states[i] == states[i + 1] and repeats(reports[i], reports[i + 1]):
             del reports[i]
             del states[i]
             excess -= 1
@@ -126,20 +158,40 @@ def _coalesce(
     return excess
 
 
-def _drop_oldest(
-    reports: list[AgentReport], excess: int, *, eligible: Callable[[AgentReport], bool]
-) -> int:
-    """Drop the oldest eligible reports (never the last one). Returns the excess left.
-
-    Dropping an ordinary report here cannot create a new tier-1 candidate: every report
-    before it is significant, so tiers need not be re-run after each drop.
-    """
-    kept: list[AgentReport] = []
-    last = len(reports) - 1
+def _drop_superseded(reports: list[AgentReport], excess: int) -> int:
+    """Drop, oldest first, reports about a task (by `opscore_task_id`) that a newer report
+    about the same task follows, errors excepted: what the operator reads of that task
+    (any error, else the newest report) is the same without them. Returns the excess left."""
+    newest: dict[str, int] = {}
     for index, report in enumerate(reports):
-        if excess > 0 and index < last and eligible(report):
-            excess -= 1
-            continue
-        kept.append(report)
-    reports[:] = kept
-    return excess
+        task = report.details.get("opscore_task_id")
+        if isinstance(task, str):
+            newest[task] = index
+    drop: set[int] = set()
+    for index, report in enumerate(reports):
+        if len(drop) >= excess:
+            break
+        task = report.details.get("opscore_task_id")
+        if (
+            isinstance(task, str)
+            and newest[task] > index
+            and normalise_state(report.state) is not AgentState.ERROR
+        ):
+            drop.add(index)
+    reports[:] = [report for i, report in enumerate(reports) if i not in drop]
+    return excess - len(drop)
+
+
+def _drop_oldest_ordinary(reports: list[AgentReport], excess: int) -> int:
+    """Drop the oldest ordinary reports, never the last report nor the newest ordinary
+    one. Returns the excess left.
+
+    Dropping an ordinary report here cannot create a new tier-1 candidate: no ordinary
+    report is left before it, so tiers need not be re-run after each drop.
+    """
+    ordinary = [i for i, report in enumerate(reports) if not is_significant(report)]
+    keep = {len(reports) - 1, *ordinary[-1:]}
+    drop = {i for i in ordinary if i not in keep}
+    drop = set(sorted(drop)[:excess])
+    reports[:] = [report for i, report in enumerate(reports) if i not in drop]
+    return excess - len(drop)

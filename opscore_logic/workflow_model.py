@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 
+from opscore_logic.approval import ApprovalGate
+from opscore_logic.approval_model import StepApproval
 from opscore_logic.base import WireModel
 from opscore_logic.budget import Budget
 from opscore_logic.conditions import Condition
@@ -65,6 +67,7 @@ class WorkflowPhase(StrEnum):
 class StepPhase(StrEnum):
     PENDING = "Pending"
     QUEUED = "Queued"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -170,6 +173,13 @@ class Step(WireModel):
         le=604800,
         description="An attempt with no result after this long times out (and may be retried).",
     )
+    approval: ApprovalGate | None = Field(
+        default=None,
+        description=(
+            "When ready, wait for an Approval by one of these users or groups before the "
+            "first dispatch (docs/approvals.md)."
+        ),
+    )
 
 
 class TemplateRef(WireModel):
@@ -241,7 +251,9 @@ class StepStatus(WireModel):
     """What happened to one step (compact: large outputs do not belong here)."""
 
     name: str = Field(description="Step name.")
-    phase: StepPhase = Field(description="Pending, Queued, Running, Succeeded, Failed, ...")
+    phase: StepPhase = Field(
+        description="Pending, Queued, WaitingForApproval, Running, Succeeded, Failed, ..."
+    )
     agent: str | None = Field(default=None, description="Agent of the current/last attempt.")
     attempt: int = Field(default=0, ge=0, description="Attempts dispatched so far.")
     retries: int = Field(default=0, ge=0, description="Retries spent on this step.")
@@ -267,6 +279,9 @@ class StepStatus(WireModel):
     )
     usage: Usage | None = Field(
         default=None, description="Tokens and cost its ended attempts reported."
+    )
+    approval: StepApproval | None = Field(
+        default=None, description="Its approval gate: when it began to wait, who decided."
     )
 
 

@@ -5,22 +5,30 @@ sidecar, the operator and an AgentKit simulator with three agents (they register
 AgentKit's webhook and report state like real AgentKit SDK agents), applies the example
 workflows and shows `kubectl get agents,workflows` until every workflow has finished.
 Ctrl-C stops everything it started. `--once` (DEMO_ONCE=1) exits by itself: 0 when every
-example workflow succeeded, 1 otherwise.
+example workflow succeeded, 1 otherwise. `--jaeger` (JAEGER=1) also runs the test bed's
+Jaeger and both processes export traces to it; with `OTEL_EXPORTER_OTLP_ENDPOINT` set,
+they export to that backend instead. Either way the demo ends by saying where each run's
+trace is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from opscore_logic.trace_ids import trace_id_hex
 from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.jaeger import Jaeger
 from opscore_testbed.stack import REPO, OpsCoreStack, StackOptions, install_crds
 
 NAMESPACE = "opscore-demo"
@@ -62,17 +70,59 @@ def _phases(cp: ControlPlane) -> dict[str, str]:
     }
 
 
-def run(*, once: bool, timeout: float, task_seconds: float) -> int:
+@contextlib.contextmanager
+def _trace_backend(wanted: bool, log_dir: Path) -> Iterator[Jaeger | None]:
+    if not wanted:
+        yield None
+        return
+    _say("Starting Jaeger (the test bed's, in memory; make jaeger-bin builds it once)")
+    with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
+        print(f"   OTLP {jaeger.otlp_endpoint}  query API {jaeger.query_url}")
+        yield jaeger
+
+
+def _say_where_traces_are(cp: ControlPlane, jaeger: Jaeger | None) -> None:
+    """Each run's trace id (its uid without dashes) and where to read it, or how to turn
+    tracing on when it is off."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    if jaeger is None and not endpoint:
+        print("   traces: off (make demo JAEGER=1 runs a Jaeger; docs/observability.md#traces)")
+        return
+    ui = os.environ.get("OPSCORE_JAEGER_URL", "").rstrip("/")
+    where = f"Jaeger at {jaeger.query_url}" if jaeger is not None else f"{endpoint}"
+    _say(f"Traces: one per run, exported to {where}")
+    out = cp.kubectl("get", "workflows", "-n", NAMESPACE, "-o", "json").stdout
+    for item in json.loads(out)["items"]:
+        trace_id = trace_id_hex(item["metadata"]["uid"])
+        if jaeger is not None:
+            link = f"{jaeger.query_url}/api/traces/{trace_id}"
+        else:
+            link = f"{ui}/trace/{trace_id}" if ui else f"trace id {trace_id}"
+        print(f"   {item['metadata']['name']:<24} {link}")
+
+
+def run(*, once: bool, timeout: float, task_seconds: float, jaeger: bool = False) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="opscore-demo-logs-"))
     _say("Starting a local control plane (etcd, kube-apiserver, kube-controller-manager)")
-    with ControlPlane() as cp:
+    with ControlPlane() as cp, _trace_backend(jaeger, log_dir) as backend:
         print(f"   API server {cp.server}; started in {sum(cp.timings.values()):.1f}s")
         print(f"   To look around yourself: export KUBECONFIG={cp.kubeconfig}")
-        _say("Installing the CRDs (Agent, Workflow, WorkflowTemplate, WorkflowSchedule)")
+        _say(
+            "Installing the CRDs (Agent, Workflow, WorkflowTemplate, WorkflowSchedule, "
+            "WorkflowTrigger, Approval)"
+        )
         install_crds(cp)
         cp.kubectl("create", "namespace", NAMESPACE)
         _say("Starting the sidecar, the operator and AgentKit (simulated) with 3 agents")
-        options = StackOptions(agents=AGENTS, task_seconds=task_seconds)
+        exporting = backend.exporter_env(schedule_delay_ms=1000) if backend else {}
+        options = StackOptions(
+            agents=AGENTS,
+            task_seconds=task_seconds,
+            operator_env=exporting,
+            sidecar_env=exporting,
+        )
         with OpsCoreStack(cp, NAMESPACE, log_dir, options) as stack:
             print(f"   sidecar {stack.sidecar_url}  AgentKit {stack.sim_url}  logs in {log_dir}")
             print(f"   dashboard {stack.sidecar_url}/dashboard?key={options.api_key}")
@@ -81,7 +131,7 @@ def run(*, once: bool, timeout: float, task_seconds: float) -> int:
             print(cp.kubectl("get", "agents", "-n", NAMESPACE, "-o", "wide").stdout)
             _say("Applying the example workflows (kubectl apply -f examples/)")
             print(cp.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLES)).stdout)
-            return _watch(cp, stack, once=once, timeout=timeout)
+            return _watch(cp, stack, once=once, timeout=timeout, jaeger=backend)
 
 
 def _wait_for_agents(cp: ControlPlane, count: int, *, deadline: float) -> None:
@@ -102,7 +152,9 @@ def _wait_for_agents(cp: ControlPlane, count: int, *, deadline: float) -> None:
     raise TimeoutError(f"{count} agents did not register and become Ready within 60s")
 
 
-def _watch(cp: ControlPlane, stack: OpsCoreStack, *, once: bool, timeout: float) -> int:
+def _watch(
+    cp: ControlPlane, stack: OpsCoreStack, *, once: bool, timeout: float, jaeger: Jaeger | None
+) -> int:
     started = time.monotonic()
     shown = ""
     while time.monotonic() - started < timeout:
@@ -122,6 +174,7 @@ def _watch(cp: ControlPlane, stack: OpsCoreStack, *, once: bool, timeout: float)
             )
             _say("What each run used (kubectl get workflows -o wide: Tokens, Cost)")
             print(cp.kubectl("get", "workflows", "-n", NAMESPACE, "-o", "wide").stdout)
+            _say_where_traces_are(cp, jaeger)
             if failed or dup:
                 print(f"   not succeeded: {failed}; duplicated: {dup}")
                 return 1
@@ -140,9 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="exit when the workflows finish")
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--task-seconds", type=float, default=1.0, help="simulated work time")
+    parser.add_argument("--jaeger", action="store_true", help="run Jaeger and export traces")
     args = parser.parse_args(argv)
     try:
-        return run(once=args.once, timeout=args.timeout, task_seconds=args.task_seconds)
+        return run(
+            once=args.once,
+            timeout=args.timeout,
+            task_seconds=args.task_seconds,
+            jaeger=args.jaeger,
+        )
     except KeyboardInterrupt:
         print("\nstopped; everything the demo started is stopped.")
         return 130

@@ -113,14 +113,18 @@ class OpsCoreStack(StartStop):
         self.sidecar = self.spawn_sidecar("sidecar", port=self.sidecar_port)
         return self.sidecar
 
-    def spawn_sidecar(self, name: str, *, port: int) -> ManagedProcess:
+    def spawn_sidecar(
+        self, name: str, *, port: int, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         """One sidecar process on `port` (its log is `NAME.log`), started and ready.
-        `start_sidecar` runs the stack's own; tests of replicas start more with this."""
+        `start_sidecar` runs the stack's own; tests of replicas start more with this.
+        `env` adds to (and overrides) the stack's sidecar environment for this one."""
         env = self._env(
             {
                 "OPSCORE_SIDECAR_HOST": "127.0.0.1",
                 "OPSCORE_SIDECAR_PORT": str(port),
                 **self.options.sidecar_env,
+                **(env or {}),
             }
         )
         process = ManagedProcess(

@@ -5,21 +5,27 @@ from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import Conflict, Invalid, KubeApiError, NotFound, Unavailable
 from opscore_kube.resources import (
     AGENTS,
+    APPROVALS,
     EVENTS,
     LEASES,
+    SECRETS,
     WORKFLOW_SCHEDULES,
     WORKFLOW_TEMPLATES,
+    WORKFLOW_TRIGGERS,
     WORKFLOWS,
     Resource,
 )
 
 __all__ = [
     "AGENTS",
+    "APPROVALS",
     "EVENTS",
     "LEASES",
+    "SECRETS",
     "WORKFLOWS",
     "WORKFLOW_SCHEDULES",
     "WORKFLOW_TEMPLATES",
+    "WORKFLOW_TRIGGERS",
     "Conflict",
     "Connection",
     "Invalid",

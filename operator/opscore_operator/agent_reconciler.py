@@ -41,7 +41,7 @@ from opscore_logic.registration import (
     merge_plan,
     registration_fill,
 )
-from opscore_logic.report_log import merge_reports
+from opscore_logic.report_log import merge_reports, report_limit
 from opscore_logic.usage import Usage
 from opscore_operator.agentkit_marks import MissingInAgentKit
 from opscore_operator.events import EventRecorder
@@ -363,7 +363,12 @@ class AgentReconciler:
             wrote = True
         keeper_status = _status_of(keeper)
         dup_status = _status_of(dup)
-        merged = merge_reports(keeper_status.reports, dup_status.reports)
+        keeper_slots = (keeper.get("spec") or {}).get("maxConcurrentTasks")
+        merged = merge_reports(
+            keeper_status.reports,
+            dup_status.reports,
+            limit=report_limit(keeper_slots if isinstance(keeper_slots, int) else 1),
+        )
         if merged != keeper_status.reports:
             # A new reportSequence, as every writer of `reports` gives it: a sidecar
             # holding the keeper's old list then fails its test and merges again.

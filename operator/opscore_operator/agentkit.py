@@ -69,11 +69,15 @@ class DispatchResult:
 SENDER_ID = "opscore"
 
 
-def task_message(dispatch: Dispatch, workflow: WorkflowRef) -> dict[str, Any]:
+def task_message(
+    dispatch: Dispatch, workflow: WorkflowRef, *, traceparent: str | None = None
+) -> dict[str, Any]:
     """The AgentKit `/run` body for a dispatch. Correlation ids go in the three optional
     top-level strings AgentKit keeps (`task_name`, `opscore_session_id`,
-    `opscore_task_id`); any other top-level key would be dropped by AgentKit."""
-    return {
+    `opscore_task_id`); any other top-level key would be dropped by AgentKit. The W3C
+    trace context (only when tracing is on) goes in `payload.traceparent`, which AgentKit
+    forwards as it is: an agent continues the trace from its attempt's span."""
+    message: dict[str, Any] = {
         "senderId": SENDER_ID,
         "messageType": "workflow_task",
         "payload": {
@@ -89,6 +93,9 @@ def task_message(dispatch: Dispatch, workflow: WorkflowRef) -> dict[str, Any]:
         "opscore_session_id": workflow.uid,
         "opscore_task_id": dispatch.task_id,
     }
+    if traceparent is not None:
+        message["payload"]["traceparent"] = traceparent
+    return message
 
 
 class AgentKitClient:
@@ -112,6 +119,11 @@ class AgentKitClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def server(self) -> str:
+        """AgentKit's host, as the dispatch spans name it (`server.address`)."""
+        return self._http.base_url.host
 
     async def run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
         """POST the task to `/v1/agents/{agent_id}/run`; never raises for HTTP trouble."""

@@ -1,5 +1,6 @@
-"""The kopf adapter: watch Workflows, Agents, WorkflowTemplates and WorkflowSchedules and
-hand every event to the runtime. Run with `kopf run -m opscore_operator.handlers --namespace NS`.
+"""The kopf adapter: watch Workflows, Agents, WorkflowTemplates, WorkflowSchedules and
+Approvals and hand every event to the runtime.
+Run with `kopf run -m opscore_operator.handlers --namespace NS`.
 
 Handlers are `async` on purpose: kopf runs plain `def` handlers in a thread pool, and the
 runtime's queues belong to the event loop.
@@ -10,7 +11,7 @@ annotations, no finalizers), and they add no wait on the report -> dispatch path
 
 Before the first reconcile the caches must hold every object (an informer's cache sync):
 a restarted operator that reconciled one workflow before it had seen the others would
-give their busy agents a second task. The startup handler lists the four kinds itself
+give their busy agents a second task. The startup handler lists the five kinds itself
 (`initial_sync.py` says why not kopf's index handlers, and how an object deleted before
 kopf's own listing is forgotten); kopf's events keep the caches current from there.
 """
@@ -90,6 +91,11 @@ async def template_event(event: kopf.RawEvent, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "workflowschedules")
 async def schedule_event(event: kopf.RawEvent, **_: Any) -> None:
     _deliver("workflowschedules", event, runtime().on_schedule)
+
+
+@kopf.on.event(GROUP, VERSION, "approvals")
+async def approval_event(event: kopf.RawEvent, **_: Any) -> None:
+    _deliver("approvals", event, runtime().on_approval)
 
 
 def _deliver(

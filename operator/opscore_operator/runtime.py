@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from opscore_kube import (
     AGENTS,
+    APPROVALS,
     WORKFLOW_SCHEDULES,
     WORKFLOW_TEMPLATES,
     WORKFLOWS,
@@ -35,14 +36,17 @@ from opscore_operator.agentkit_marks import (
     AgentKitReachability,
     MissingInAgentKit,
 )
+from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
 from opscore_operator.initial_sync import InitialSync
 from opscore_operator.leadership import ElectionConfig, LeaderElector
 from opscore_operator.ledger import Ledger
+from opscore_operator.run_spans import RunSpans
 from opscore_operator.schedule_reconciler import ScheduleReconciler
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import Key, ObjectCache, key_of
+from opscore_operator.tracing import start_tracing, stop_tracing, tracer_of
 from opscore_operator.waiting import WaitingRoom
 from opscore_operator.workflow_reconciler import WorkflowReconciler
 from opscore_operator.workqueue import WorkQueue
@@ -61,10 +65,13 @@ class Runtime:
             timeout=settings.dispatch_timeout_seconds,
             attempts=settings.dispatch_attempts,
         )
+        # None unless an OTLP endpoint is configured (OTEL_* variables; tracing.py).
+        self.tracing = start_tracing("opscore-operator")
         self.workflows = ObjectCache()
         self.agents = ObjectCache()
         self.templates = ObjectCache()
         self.schedules = ObjectCache()
+        self.approvals = ApprovalBook()
         self.ledger = Ledger()
         self.waiting = WaitingRoom()
         self.missing_agents = MissingInAgentKit()
@@ -95,6 +102,8 @@ class Runtime:
             reachability=self.reachability,
             may_act=self.may_act,
             default_step_timeout_seconds=settings.default_step_timeout_seconds,
+            approvals=self.approvals,
+            spans=RunSpans(tracer_of(self.tracing)),
         )
         self.agent_reconciler = AgentReconciler(
             kube=self.kube,
@@ -272,6 +281,7 @@ class Runtime:
                 await self.recorder.flush()
         await self.agentkit.aclose()
         await self.kube.aclose()
+        await stop_tracing(self.tracing)
 
     async def _once_synced(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` once the caches are synced and this process may act."""
@@ -289,6 +299,7 @@ class Runtime:
             (WORKFLOWS, self.on_workflow),
             (AGENTS, self.on_agent),
             (WORKFLOW_SCHEDULES, self.on_schedule),
+            (APPROVALS, self.on_approval),
         ]
         while True:
             try:
@@ -341,6 +352,12 @@ class Runtime:
         else:
             self.schedules.upsert(obj)
         self.schedule_queue.add(key_of(obj))
+
+    def on_approval(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        """A decision arrived (or went): the Workflow it names decides again."""
+        workflow = self.approvals.note(event_type, obj)
+        if workflow is not None:
+            self.workflow_queue.add(workflow)
 
     def _adopt(self, obj: dict[str, Any]) -> None:
         """Initial listing: take over the workflow's tasks in flight now, before any

@@ -28,10 +28,8 @@ from opscore_logic.conditions import get_condition, set_condition
 from opscore_logic.deferral import deferrable_first_write
 from opscore_logic.engine import Decision, Dispatch, FailedDispatch, WorkflowRef, reconcile
 from opscore_logic.reasons import WorkflowReason
-from opscore_logic.selection import step_fits
 from opscore_logic.templates import resolve
 from opscore_logic.workflow_model import (
-    StepPhase,
     WorkflowPhase,
     WorkflowSpec,
     WorkflowStatus,
@@ -45,14 +43,17 @@ from opscore_operator.agentkit_marks import (
     shows_agentkit_down,
 )
 from opscore_operator.agentpool import AgentPools
+from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.candidates import agents_for_pass
 from opscore_operator.events import EventRecorder
 from opscore_operator.ledger import InFlight, Ledger
+from opscore_operator.run_spans import RunSpans
 from opscore_operator.status_patch import fenced_status_patch, holds_dispatches
 from opscore_operator.step_defaults import with_default_timeout
 from opscore_operator.store import Key, ObjectCache
 from opscore_operator.usage_metrics import count_usage
-from opscore_operator.waiting import Waiter, WaitingRoom
+from opscore_operator.waiting import WaitingRoom
+from opscore_operator.wakeups import update_waiting, wake_waiters
 from opscore_operator.workqueue import WorkQueue
 
 logger = logging.getLogger("opscore.workflows")
@@ -98,8 +99,11 @@ class WorkflowReconciler:
         pools: AgentPools | None = None,
         may_act: Callable[[], bool] = lambda: True,
         default_step_timeout_seconds: int = 0,
+        approvals: ApprovalBook | None = None,
+        spans: RunSpans | None = None,
     ) -> None:
         self.kube = kube
+        self.approvals = approvals if approvals is not None else ApprovalBook()
         # False once another replica may hold the Lease (leadership.py): no pass starts
         # and no dispatch leaves after that, even before the process has noticed.
         self.may_act = may_act
@@ -117,6 +121,8 @@ class WorkflowReconciler:
         self.default_step_timeout_seconds = default_step_timeout_seconds
         self.pools = pools or AgentPools(agents=agents, ledger=ledger, missing=missing_agents)
         self.failed_dispatches: dict[str, FailedDispatch] = {}
+        # Traces (run_spans.py): does nothing unless an OTLP endpoint is configured.
+        self.spans = spans or RunSpans(None)
         self._background: set[asyncio.Task[None]] = set()
 
     async def worker(self) -> None:
@@ -213,6 +219,7 @@ class WorkflowReconciler:
             failed_dispatches=self.failed_dispatches,
             count_fitting=pool.count_fitting,
             default_budget=template.budget if template is not None else None,
+            approvals=self.approvals.for_workflow(key, ref.uid),
         )
         if deferrable_first_write(
             old=status, decision=decision, spec=spec, steps=steps, serves=pool.serves
@@ -239,6 +246,7 @@ class WorkflowReconciler:
             body = updated
         if recovered:
             self.reachability.written(key)
+        self.spans.pass_ended(ref=ref, before=status, decision=decision, now=now, agents=views)
         count_usage(key[0], decision, self.ledger)
         self._log_releases(key, decision)
         advanced_from = _advanced_from(decision)
@@ -452,7 +460,11 @@ class WorkflowReconciler:
             logger.warning("not sending task %s: no longer the leader", dispatch.task_id, extra=ids)
             return
         logger.info("dispatching task %s to agent %s", dispatch.task_id, dispatch.agent, extra=ids)
-        result = await self.agentkit.run(dispatch.agent_id, task_message(dispatch, ref))
+        traceparent = self.spans.traceparent(ref, dispatch)
+        with self.spans.dispatching(ref, dispatch, server=self.agentkit.server) as span:
+            message = task_message(dispatch, ref, traceparent=traceparent)
+            result = await self.agentkit.run(dispatch.agent_id, message)
+            span.record(result)
         if result.ok:
             if self.reachability.succeeded(key, shown_down=self._shows_agentkit_down(key)):
                 self.queue.add(key)  # write AgentKitReachable=True
@@ -508,54 +520,11 @@ class WorkflowReconciler:
         steps: list[Any] | None,
         decision: Decision,
     ) -> None:
-        queued = {e.name for e in decision.status.steps if e.phase is StepPhase.QUEUED}
-        if not queued or steps is None:
-            self.waiting.remove(key)
-            return
-        self.waiting.set(
-            Waiter(
-                workflow=key,
-                priority=spec.priority,
-                created=ref.created or datetime.now(UTC),
-                steps=tuple(s for s in steps if s.name in queued),
-            )
-        )
+        update_waiting(self.waiting, key, spec=spec, ref=ref, steps=steps, decision=decision)
 
     def wake_waiters(self, namespace: str, agents: set[str] | None = None) -> None:
-        """Capacity may have appeared on `agents` (all of the namespace when None): wake,
-        for each free slot, the first waiting workflow (by precedence) that fits it.
-
-        A waiter whose pass is already due or under way is passed over: that pass decides
-        from the agents free when it runs (or already decided), so giving it this slot too
-        would wake nobody for it. Agents freed one by one (each task's end is its own call)
-        then wake one waiter each, instead of all waking the first one while its write is
-        in flight, which left every other agent idle. Waking one waiter too many costs a
-        pass that finds no agent and changes nothing."""
-        if not len(self.waiting):
-            return
-        pool = self.pools.namespace(namespace, datetime.now(UTC))
-        views = pool.views
-        names = pool.free_names() if agents is None else agents
-        slots = {
-            name: views[name].free_slots
-            for name in pool.in_seen_order(names)
-            if views[name].ready and views[name].free_slots > 0
-        }
-        if not slots:
-            return
-        for waiter in self.waiting.in_namespace(namespace):
-            if not slots:
-                return
-            if self.queue.pending(waiter.workflow):
-                continue
-            for step in waiter.steps:
-                fit = next((n for n in slots if step_fits(step, views[n])), None)
-                if fit is not None:
-                    self.queue.add(waiter.workflow)
-                    slots[fit] -= 1
-                    if slots[fit] <= 0:
-                        del slots[fit]
-                    break
+        """See `wakeups.wake_waiters`: for each free slot, the first waiting run that fits."""
+        wake_waiters(self.waiting, self.pools, self.queue, namespace, agents)
 
     def _forget(self, key: Key) -> None:
         self.waiting.remove(key)

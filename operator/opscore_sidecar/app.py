@@ -18,7 +18,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from opscore_kube import KubeApiError, KubeClient, Unavailable
-from opscore_sidecar import dashboard, health, openapi, report_endpoint, webhook, workflow_start
+from opscore_sidecar import (
+    dashboard,
+    health,
+    openapi,
+    report_endpoint,
+    trigger_endpoint,
+    webhook,
+    workflow_start,
+)
 from opscore_sidecar.agent_directory import CreateContended, KubeApi
 from opscore_sidecar.auth import KeyStore
 from opscore_sidecar.components import Sidecar
@@ -26,6 +34,7 @@ from opscore_sidecar.http_metrics import ResponseMetricsMiddleware
 from opscore_sidecar.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
+from opscore_sidecar.tracing import ReportSpans
 
 logger = logging.getLogger("opscore.sidecar")
 
@@ -58,6 +67,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
                 user_agent="opscore-sidecar",
             )
             app.state.sidecar = Sidecar.build(settings, keys, owned)
+        app.state.report_spans = ReportSpans.configured()  # off without an OTLP endpoint
         # Everything built so far (FastAPI, pydantic and their schemas: ~90k objects) lives
         # as long as the process: out of the collector's sight, a full collection costs
         # well under a millisecond instead of ~25 ms paid by every request in flight.
@@ -71,6 +81,7 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         finally:
             running: Sidecar = app.state.sidecar
             await running.writer.aclose()
+            await app.state.report_spans.stop()
             if owned is not None:
                 await owned.aclose()
 
@@ -81,10 +92,12 @@ def create_app(settings: SidecarSettings, kube: KubeApi | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.keys = keys
+    app.state.report_spans = ReportSpans()
     app.state.sidecar = Sidecar.build(settings, keys, kube) if kube is not None else None
     app.include_router(report_endpoint.router)
     app.include_router(webhook.router)
     app.include_router(workflow_start.router)
+    app.include_router(trigger_endpoint.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

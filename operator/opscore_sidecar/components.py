@@ -12,12 +12,13 @@ from opscore_sidecar.ratelimit import RateLimits
 from opscore_sidecar.reports import ReportWriter
 from opscore_sidecar.responses import RETRY_AFTER_SECONDS
 from opscore_sidecar.settings import SidecarSettings
+from opscore_sidecar.trigger_desk import TriggerDesk
 
 
 @dataclass(frozen=True, slots=True)
 class Sidecar:
-    """Settings, keys, the Kubernetes client, the agent directory, the report writer and
-    the rate limits."""
+    """Settings, keys, the Kubernetes client, the agent directory, the report writer, the
+    rate limits and the webhook triggers' cached reads."""
 
     settings: SidecarSettings
     keys: KeyStore
@@ -25,6 +26,7 @@ class Sidecar:
     directory: AgentDirectory
     writer: ReportWriter
     limits: RateLimits
+    triggers: TriggerDesk
 
     @classmethod
     def build(cls, settings: SidecarSettings, keys: KeyStore, kube: KubeApi) -> Sidecar:
@@ -46,6 +48,7 @@ class Sidecar:
                 agent_rate=settings.rate_limit_per_agent,
                 agent_burst=settings.rate_limit_per_agent_burst,
             ),
+            TriggerDesk(kube, ttl=settings.trigger_cache_seconds),
         )
 
 

@@ -257,7 +257,12 @@ async def workflow(name: WorkflowName, views: ViewsDep) -> JSONResponse:
         except NotFound:
             template = None  # the status still names the steps
     names = agent_names(await views.agents.get())
-    return _json(workflow_detail(body, template, names, datetime.now(UTC)))
+    jaeger = sidecar.settings.jaeger_url
+    return _json(
+        workflow_detail(
+            body, template, names, datetime.now(UTC), jaeger_url=str(jaeger) if jaeger else None
+        )
+    )
 
 
 @router.get(

@@ -15,12 +15,16 @@ from typing import Any
 
 from opscore_logic.base import parse_time
 from opscore_logic.run_view import StepRow, step_rows, usage_cost, usage_tokens
+from opscore_logic.trace_ids import trace_id_hex
 
 Body = Mapping[str, Any]
 Json = dict[str, Any]
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 MAX_PAGE = 200
 MAX_EVENTS = 200
+# Not a run's phase: the phase filter's name for "some step waits for approval", since a
+# run waiting for a person is Running (docs/approvals.md).
+AWAITING_APPROVAL = "WaitingForApproval"
 
 
 def workflow_summary(workflow: Body) -> Json:
@@ -42,6 +46,9 @@ def workflow_summary(workflow: Body) -> Json:
         "template": (spec.get("templateRef") or {}).get("name"),
         "steps": total,
         "stepPhases": dict(Counter(str(s.get("phase") or "Pending") for s in steps)),
+        "awaitingApproval": [
+            str(s.get("name")) for s in steps if s.get("phase") == AWAITING_APPROVAL
+        ],
     }
 
 
@@ -62,23 +69,35 @@ def workflow_page(
     """A page of `summaries` (already sorted), filtered by phase and name substring.
 
     `phases` counts the whole namespace (for the filter's labels), `total` the matches.
+    The pseudo-phase `WaitingForApproval` selects (and counts) the runs with a step
+    waiting for approval.
     """
     limit = max(1, min(limit, MAX_PAGE))
     needle = (query or "").strip().lower()
     matches = [
-        s
-        for s in summaries
-        if (not phase or s["phase"] == phase) and (not needle or needle in str(s["name"]))
+        s for s in summaries if _in_phase(s, phase) and (not needle or needle in str(s["name"]))
     ]
     offset = max(0, min(offset, max(len(matches) - 1, 0)))
+    phases = Counter(str(s["phase"]) for s in summaries)
+    waiting = sum(1 for s in summaries if s.get("awaitingApproval"))
+    if waiting:
+        phases[AWAITING_APPROVAL] = waiting
     return {
         "total": len(matches),
         "offset": offset,
         "limit": limit,
         "items": matches[offset : offset + limit],
-        "phases": dict(Counter(str(s["phase"]) for s in summaries)),
+        "phases": dict(phases),
         "all": len(summaries),
     }
+
+
+def _in_phase(summary: Json, phase: str | None) -> bool:
+    if not phase:
+        return True
+    if phase == AWAITING_APPROVAL:
+        return bool(summary.get("awaitingApproval"))
+    return bool(summary["phase"] == phase)
 
 
 def step_json(row: StepRow, now: datetime, agent_names: Mapping[str, str]) -> Json:
@@ -104,8 +123,11 @@ def workflow_detail(
     template: Body | None,
     agent_names: Mapping[str, str],
     now: datetime,
+    *,
+    jaeger_url: str | None = None,
 ) -> Json:
-    """Everything the detail view draws: the run, and its steps in dependency order."""
+    """Everything the detail view draws: the run, and its steps in dependency order.
+    `jaeger_url` (OPSCORE_JAEGER_URL): the run's trace is linked there when given."""
     spec = workflow.get("spec") or {}
     status = workflow.get("status") or {}
     started = parse_time(status.get("startTime"))
@@ -125,6 +147,12 @@ def workflow_detail(
             "steps": [step_json(row, now, agent_names) for row in step_rows(workflow, template)],
             "now": _iso(now),
         }
+    )
+    uid = (workflow.get("metadata") or {}).get("uid")
+    trace_id = trace_id_hex(str(uid)) if uid else None
+    detail["traceId"] = trace_id
+    detail["traceUrl"] = (
+        f"{jaeger_url.rstrip('/')}/trace/{trace_id}" if jaeger_url and trace_id else None
     )
     return detail
 

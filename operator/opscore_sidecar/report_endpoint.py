@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
 
 import opscore_faultpoints as faultpoints
@@ -24,6 +24,7 @@ from opscore_sidecar.quota import require_agent_quota
 from opscore_sidecar.reports import stored_reports
 from opscore_sidecar.responses import AGENT_ROUTE
 from opscore_sidecar.schemas import Accepted, AgentStateView, ErrorBody, StateReport
+from opscore_sidecar.tracing import ReportSpans
 
 router = APIRouter(tags=["agent state"])
 
@@ -53,6 +54,7 @@ AgentIdPath = Annotated[str, Path(description="The agent's AgentKit id.", max_le
     },
 )
 async def post_state(
+    request: Request,
     agentId: AgentIdPath,
     report: StateReport,
     principal: Annotated[Principal, Depends(require_agent_quota)],
@@ -108,6 +110,8 @@ async def post_state(
         REPORTS.labels(state_label, "error").inc()
         raise
     REPORTS.labels(state_label, "stored" if fresh else "duplicate").inc()
+    spans: ReportSpans = request.app.state.report_spans
+    spans.stored(agentId, stored, fresh=fresh, done=datetime.now(UTC))
     try:
         faultpoints.hit("sidecar.report.after_write")
     except faultpoints.FaultInjected as exc:

@@ -53,9 +53,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Unavailable
-from opscore_logic.agent_model import AgentReport, AgentState
+from opscore_logic.agent_model import MAX_REPORTS, AgentReport, AgentState
 from opscore_logic.lifecycle import normalise_state
-from opscore_logic.report_log import is_significant, merge_reports, same_report
+from opscore_logic.report_log import is_significant, merge_reports, report_limit, same_report
 from opscore_sidecar.agent_directory import AgentDirectory, Body, KubeApi, name_of
 from opscore_sidecar.metrics import REPORT_BATCH_SIZE, REPORT_WRITE_RACES, REPORT_WRITE_SECONDS
 
@@ -75,6 +75,7 @@ class _AgentLog:
     stored: list[AgentReport] | None = None  # None: read it from the object first
     sequence: int | None = None  # `status.reportSequence` that `stored` was read at
     version: str = ""  # the object's resourceVersion then (fences the first write)
+    limit: int = MAX_REPORTS  # how many reports its log keeps: report_limit(its slots)
     # (report, its caller's future, when it was queued: perf_counter)
     pending: list[tuple[AgentReport, asyncio.Future[bool], float]] = field(default_factory=list)
     writing: bool = False
@@ -220,7 +221,7 @@ class ReportWriter:
             name, before = log.name, log.stored
             if name is None or before is None:  # `_remember` sets both from an object
                 raise RuntimeError(f"the report log of {agent_id!r} was not loaded")
-            merged = merge_reports(before, new)
+            merged = merge_reports(before, new, limit=log.limit)
             novel = _novelty(before, new)
             if merged == before:
                 return novel  # all duplicates (or superseded): nothing to write
@@ -303,6 +304,17 @@ class ReportWriter:
         sequence = (obj.get("status") or {}).get("reportSequence")
         log.sequence = sequence if isinstance(sequence, int) else None
         log.version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        log.limit = report_limit(_slots_of(obj))
+
+
+def _slots_of(obj: Body) -> int:
+    """The Agent's `spec.maxConcurrentTasks` (1, the default, when absent or unreadable).
+
+    Read with the list, so a changed spec is seen at the next read (after a failed or
+    raced write, or a sidecar restart); until then the log keeps the old length, which
+    changes how much burst it absorbs, never what it stores."""
+    value = (obj.get("spec") or {}).get("maxConcurrentTasks")
+    return value if isinstance(value, int) and value >= 1 else 1
 
 
 def _newest_state(stored: Sequence[AgentReport] | None) -> AgentState | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opscore_logic.log_level import LogLevel
@@ -130,12 +130,34 @@ class SidecarSettings(BaseSettings):
     rate_limit_per_agent_burst: int = Field(
         default=100, ge=1, description="OPSCORE_RATE_LIMIT_PER_AGENT_BURST: requests at once."
     )
+    trigger_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "OPSCORE_TRIGGER_CACHE_SECONDS: how long a WorkflowTrigger, its Secret and its "
+            "template, once read, are used before being read again (0: every call reads)."
+        ),
+    )
     access_log: bool = Field(
         default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
     )
+    jaeger_url: HttpUrl | None = Field(
+        default=None,
+        description=(
+            "OPSCORE_JAEGER_URL: the Jaeger UI (e.g. `https://jaeger.example.com`); the "
+            "dashboard then links each run to its trace at `{url}/trace/{traceId}`."
+        ),
+    )
 
     @field_validator(
-        "api_key", "webhook_secret", "dashboard_key", "api_keys_file", "kubeconfig", mode="before"
+        "api_key",
+        "webhook_secret",
+        "dashboard_key",
+        "api_keys_file",
+        "kubeconfig",
+        "jaeger_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

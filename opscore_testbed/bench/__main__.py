@@ -30,7 +30,9 @@ from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.latency import b3_latency, s_sequential
 from opscore_testbed.bench.scale import b5_scale
 from opscore_testbed.bench.spread import fold
+from opscore_testbed.bench.traced import b1_traced
 from opscore_testbed.controlplane import ControlPlane
+from opscore_testbed.jaeger import Jaeger
 from opscore_testbed.stack import REPO, install_crds
 
 RESULTS = REPO / "bench" / "results"
@@ -49,7 +51,13 @@ Scenario = Callable[[], Awaitable[list[Row]]]
 
 
 async def run(
-    cp: ControlPlane, sizes: Sizes, wanted: set[str], log_dir: Path, *, profile: bool = False
+    cp: ControlPlane,
+    sizes: Sizes,
+    wanted: set[str],
+    log_dir: Path,
+    *,
+    profile: bool = False,
+    traces: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
     kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
     bench = Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir, profile=profile)
@@ -69,6 +77,9 @@ async def run(
             ceiling = rows[-1]["status_patches_per_s"]
         if "B1" in wanted:
             rows += await _repeat("B1", sizes.repeats, lambda: b1_drain(bench, ceiling))
+        if traces:
+            with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
+                rows += await _repeat("traces", 1, lambda: one(b1_traced(bench, jaeger)))
         if "B2" in wanted:
             rows += await _repeat("B2", sizes.repeats, lambda: one(b2_rate(bench)))
         if "B3" in wanted:
@@ -129,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sample the operator with py-spy in B1 (one-step) and write OUT-profile.md",
     )
     parser.add_argument("--repeats", type=int, help="runs of each headline scenario")
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="B1's 3-step drain twice, tracing off and on (OTLP to Jaeger); alone with"
+        " --scenarios none",
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by its pid.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -145,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
         if args.repeats:
             sizes = dataclasses.replace(sizes, repeats=args.repeats)
-        rows, series = asyncio.run(run(cp, sizes, wanted, log_dir, profile=args.profile))
+        rows, series = asyncio.run(
+            run(cp, sizes, wanted, log_dir, profile=args.profile, traces=args.traces)
+        )
     meta = {
         "machine": report.machine(),
         "size": args.size,

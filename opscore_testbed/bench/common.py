@@ -106,6 +106,7 @@ class Bench:
         agents: int,
         *,
         operator_env: dict[str, str] | None = None,
+        sidecar_env: dict[str, str] | None = None,
         **options: Any,
     ) -> OpsCoreStack:
         """The stack with the operator and the sidecar as their own ServiceAccounts, under
@@ -123,7 +124,7 @@ class Bench:
                 agents=specs,
                 task_seconds=0.0,
                 operator_env={"KUBECONFIG": str(operator), **(operator_env or {})},
-                sidecar_env={"KUBECONFIG": str(sidecar)},
+                sidecar_env={"KUBECONFIG": str(sidecar), **(sidecar_env or {})},
                 **options,
             ),
         )

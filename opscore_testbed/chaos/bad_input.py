@@ -3,7 +3,8 @@
 Each corpus case (`corpus/*.yaml`) gets the answer the docs promise: the API server's 422
 (or 413) for what the CRD schema can tell, `Failed`/`InvalidSpec` with the problem named
 (and nothing dispatched) for what only the operator can tell, the sidecar's documented
-4xx with a `detail` for bad requests, 401 for every signature that is not AgentKit's. The
+4xx with a `detail` for bad requests, 401 for every signature that is not AgentKit's, and
+for webhook-trigger calls the answers of docs/triggers.md. The
 operator and the sidecar log no traceback, keep running, and the good workload finishes.
 """
 
@@ -23,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from opscore_kube import AGENTS, WORKFLOW_TEMPLATES, WORKFLOWS, KubeApiError, Resource
+from opscore_testbed.chaos import bad_triggers
 from opscore_testbed.chaos.batch import Batch
 from opscore_testbed.chaos.corpus import dumps, expand, load
 from opscore_testbed.chaos.harness import Chaos, Run
@@ -256,6 +258,20 @@ async def check_webhook(run: Run, case: Case) -> Verdict:
     return Verdict("webhook", case["id"], ok, got)
 
 
+# -- webhook triggers (the cases' setup and encoding are in bad_triggers) -------------------
+
+
+async def check_trigger(run: Run, case: Case) -> Verdict:
+    body = bad_triggers.body_of(case)
+    headers = bad_triggers.headers_of(case, body)
+    path = bad_triggers.path_of(case, run.namespace)
+    answer = (0, "")
+    for _ in range(int(case.get("times", 1))):
+        answer = await send(run.stack.sidecar_url, "POST", path, headers, body)
+    ok, got = judge_answer(case, *answer)
+    return Verdict("trigger", case["id"], ok, got)
+
+
 # -- the scenario ------------------------------------------------------------------------------
 
 
@@ -288,6 +304,9 @@ async def run_corpus(ch: Chaos, run: Run) -> list[Verdict]:
         verdicts.append(await _guarded("sidecar", case, check_request(run, case, known)))
     for case in load("webhooks"):
         verdicts.append(await _guarded("webhook", case, check_webhook(run, case)))
+    await bad_triggers.install(ch.kube, run.namespace)
+    for case in load("triggers"):
+        verdicts.append(await _guarded("trigger", case, check_trigger(run, case)))
     return verdicts
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 CORPUS = Path(__file__).parent / "corpus"
-FILES = ("manifests", "reports", "webhooks")
+FILES = ("manifests", "reports", "webhooks", "triggers")
 #: Deeper than this, Python's json module cannot write the value: `dumps` splices it in.
 MAX_NATIVE_DEPTH = 500
 

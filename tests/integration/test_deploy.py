@@ -12,6 +12,8 @@ two operators split the work by namespace without overlap.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import time
@@ -34,6 +36,7 @@ from opscore_testbed.stack import REPO, OpsCoreStack, StackOptions
 DEPLOY = REPO / "deploy"
 INSTANCE = DEPLOY / "instance"
 HELLO = REPO / "examples" / "hello-workflow.yaml"
+TRIGGER_EXAMPLE = REPO / "examples" / "issue-trigger.yaml"
 GROUP = "opscore.opspawn.io"
 AGENTS = ("researcher:research,analysis", "writer:writing,analysis", "reviewer:review")
 CRD_COUNT = len(list((REPO / "crds").glob("*.yaml")))
@@ -87,7 +90,9 @@ def test_every_manifest_passes_server_side_dry_run(
         ["Namespace", *["CustomResourceDefinition"] * CRD_COUNT, "ServiceAccount", "ServiceAccount",
          "Role", "Role", "RoleBinding", "RoleBinding", "ConfigMap", "Secret",
          "Deployment", "Deployment", "PodDisruptionBudget", "PodDisruptionBudget", "Service",
-         "NetworkPolicy"]
+         "NetworkPolicy",
+         # deploy/approvals: the approver ClusterRole and the admission policy + binding.
+         "ClusterRole", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     )  # fmt: skip
     result = cp.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
     assert result.stdout.count("(server dry run)") == len(kinds)
@@ -176,6 +181,7 @@ def test_operator_and_sidecar_run_the_example_with_their_own_service_accounts(
             url = f"{stack.sidecar_url}/dashboard/api/{path}"
             answer = httpx.get(url, headers=key, trust_env=False, timeout=10)
             assert answer.status_code == 200, (path, answer.text)
+        _trigger_starts_a_run(cp, ns, stack.sidecar_url)
         cp.kubectl(
             "wait", "-n", ns, "workflow/short-lived", "--for=delete", "--timeout=60s", timeout=90
         )
@@ -190,6 +196,33 @@ def test_operator_and_sidecar_run_the_example_with_their_own_service_accounts(
             assert process is not None
             log = process.log_path.read_text()
             assert not re.search(r"\b403\b|[Ff]orbidden", log), f"{process.name}: {log[-2000:]}"
+
+
+def _trigger_starts_a_run(cp: ControlPlane, ns: str, sidecar_url: str) -> None:
+    """The example trigger (its Secret, and a one-step `weekly-report`): a signed call is
+    answered 202 under the sidecar's Role (it reads the trigger, the Secret, the template
+    and creates the Workflow)."""
+    template = {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "weekly-report"},
+        "spec": {
+            "parameters": [{"name": "subject", "required": True}],
+            "steps": [{"name": "only", "agent": "researcher", "task": "{{ inputs.subject }}"}],
+        },
+    }
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(template))
+    cp.kubectl("apply", "-n", ns, "-f", str(TRIGGER_EXAMPLE))
+    body = b'{"issue": {"title": "RBAC is enough"}}'
+    signature = "sha256=" + hmac.new(b"change-me", body, hashlib.sha256).hexdigest()
+    answer = httpx.post(
+        f"{sidecar_url}/v1/opscore/triggers/{ns}/issue-write-up",
+        content=body,
+        headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+        trust_env=False,
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
 
 
 def _one_step(name: str, *, ttl: int) -> str:
@@ -231,6 +264,7 @@ EXPECTED_RULES = {
         f"agents.{GROUP}": {"get", "list", "watch", "patch", "delete"},
         f"agents.{GROUP}/status": {"patch"},
         f"workflowtemplates.{GROUP}": {"get", "list", "watch"},
+        f"approvals.{GROUP}": {"get", "list", "watch"},
         "events": {"create"},
         "leases.coordination.k8s.io": {"create"},
         "leases.coordination.k8s.io/opscore-operator": {"get", "patch"},
@@ -240,6 +274,8 @@ EXPECTED_RULES = {
         f"agents.{GROUP}/status": {"patch"},
         f"workflows.{GROUP}": {"create", "get", "list"},
         f"workflowtemplates.{GROUP}": {"get"},
+        f"workflowtriggers.{GROUP}": {"get"},
+        "secrets": {"get"},
         "events": {"list"},
     },
 }
@@ -296,13 +332,21 @@ FORBIDDEN = {
         ("update", f"workflows.{GROUP}/status", "own"),
         ("create", f"agents.{GROUP}", "own"),
         ("patch", f"workflowtemplates.{GROUP}", "own"),
+        # The operator judges Approvals; one it could write would approve anything.
+        ("create", f"approvals.{GROUP}", "own"),
+        ("delete", f"approvals.{GROUP}", "own"),
         ("create", "pods", "own"),
         ("create", "rolebindings.rbac.authorization.k8s.io", "own"),
         ("impersonate", "serviceaccounts", "own"),
     ],
     "opscore-sidecar": [
-        ("get", "secrets", "own"),
+        # `get` on secrets in its own namespace: the one a WorkflowTrigger names.
+        ("list", "secrets", "own"),
+        ("watch", "secrets", "own"),
+        ("get", "secrets", "other"),
         ("list", "secrets", None),
+        ("list", f"workflowtriggers.{GROUP}", "own"),
+        ("patch", f"workflowtriggers.{GROUP}", "own"),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("list", "namespaces", None),
@@ -319,6 +363,7 @@ FORBIDDEN = {
         ("patch", f"agents.{GROUP}/status", "other"),
         ("create", f"workflows.{GROUP}", "other"),
         ("create", "events", "own"),
+        ("create", f"approvals.{GROUP}", "own"),
     ],
 }
 

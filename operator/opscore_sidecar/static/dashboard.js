@@ -138,8 +138,9 @@
 
   // -- workflow list -----------------------------------------------------------------------
 
-  const PHASES = ["Pending", "Running", "Suspended", "Succeeded", "Failed", "Cancelled"];
-  const STEP_PHASES = ["Succeeded", "Failed", "Cancelled", "Skipped", "Running", "Queued"];
+  // WaitingForApproval is not a run's phase: the runs with a step waiting for a person.
+  const PHASES = ["Pending", "Running", "WaitingForApproval", "Suspended", "Succeeded", "Failed", "Cancelled"];
+  const STEP_PHASES = ["Succeeded", "Failed", "Cancelled", "Skipped", "Running", "Queued", "WaitingForApproval"];
 
   function renderPhaseFilter(data) {
     const select = $("phase");
@@ -183,6 +184,9 @@
         badge(run.phase, `phase-${run.phase}`),
         el("span", { class: "meta", text: `${run.progress} steps · ${since(run.created, now)} ago` }),
         el("span", { class: "meta", text: run.template ? `template ${run.template}` : "" }),
+        run.awaitingApproval && run.awaitingApproval.length
+          ? badge(`awaiting approval: ${run.awaitingApproval.join(", ")}`, "phase-WaitingForApproval")
+          : null,
         progressBar(run),
       );
       item.addEventListener("click", () => select(run.name));
@@ -361,6 +365,12 @@
     $("run-duration").textContent = run.durationSeconds === null ? "" : duration(run.durationSeconds);
     $("run-usage").textContent =
       run.tokens === null ? "" : `${run.tokens} tokens${run.cost ? ` · ${run.cost}` : ""}`;
+    const trace = $("run-trace");
+    trace.hidden = !run.traceUrl;
+    if (run.traceUrl) {
+      trace.href = run.traceUrl;
+      trace.title = `trace ${run.traceId} in Jaeger`;
+    }
     const flags = [];
     const finished = ["Succeeded", "Failed", "Cancelled"].includes(run.phase);
     if (run.suspend && !finished && run.phase !== "Suspended") flags.push("suspend requested");

@@ -158,3 +158,10 @@ def test_the_table_shows_each_steps_tokens_and_cost_and_a_dash_without_usage() -
     _, first, second = step_table(rows, now, PLAIN)
     assert first.split()[6:11] == ["1550", "0.5", "EUR,", "0.0042", "USD"]
     assert second.split()[7:9] == ["-", "-"]
+
+
+def test_get_shows_the_runs_trace_id_which_is_its_uid_without_dashes() -> None:
+    uid = "6f1c2a4e-9b7d-4c3e-8a21-0d5e6f7a8b9c"
+    wf = {"metadata": {"name": "hello", "namespace": "ns", "uid": uid}, "status": {}}
+    text = render_workflow(wf, [], datetime(2026, 11, 25, 9, 1, tzinfo=UTC), PLAIN)
+    assert "Trace:     6f1c2a4e9b7d4c3e8a210d5e6f7a8b9c" in text.splitlines()

@@ -209,6 +209,23 @@ async def test_a_run_shows_its_usage_and_each_steps(
     assert [(s["tokens"], s["cost"]) for s in run["steps"]] == [(120, "0.25 USD"), (None, None)]
 
 
+async def test_a_run_links_its_trace_only_when_a_jaeger_url_is_configured(
+    client: httpx.AsyncClient, kube: FakeKube
+) -> None:
+    uid = "6f1c2a4e-9b7d-4c3e-8a21-0d5e6f7a8b9c"
+    traced = workflow("traced", "2026-11-25T09:00:00Z")
+    traced["metadata"]["uid"] = uid
+    kube.put(traced, plural=WORKFLOWS.plural)
+    path = "/dashboard/api/workflows/traced"
+    plain = (await client.get(path, headers=auth(DASHBOARD_KEY))).json()
+    assert (plain["traceId"], plain["traceUrl"]) == (uid.replace("-", ""), None)
+    async with client_for(
+        kube, dashboard_key=DASHBOARD_KEY, jaeger_url="https://jaeger.example.com/"
+    ) as (linked, _):
+        run = (await linked.get(path, headers=auth(DASHBOARD_KEY))).json()
+    assert run["traceUrl"] == f"https://jaeger.example.com/trace/{uid.replace('-', '')}"
+
+
 async def test_a_template_run_is_drawn_from_its_template(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:

@@ -30,6 +30,8 @@ from sidecar_fakes import (
     signed_headers,
     state_url,
 )
+from trigger_fakes import PUSH, TRIGGER_URL, trigger_and, trigger_name_taken, with_trigger
+from trigger_fakes import signed as trigger_signed
 
 from opscore_kube import Conflict, KubeApiError
 from opscore_sidecar.app import create_app
@@ -447,6 +449,70 @@ CASES = [
         overrides={"webhook_secret": None},
     ),
     Case("readyz-api-down", 503, get("/readyz"), GET_READYZ, down),
+]
+
+
+# -- the webhook trigger route (behaviour in test_sidecar_triggers.py) ---------------------
+POST_TRIGGER = "POST /v1/opscore/triggers/{namespace}/{name}"
+PUSH_BODY = json.dumps(PUSH).encode()
+
+
+def fire(body: bytes = PUSH_BODY, headers: dict[str, str] | None = None) -> Send:
+    return post_raw(TRIGGER_URL, body, headers or trigger_signed(body))
+
+
+UNREADABLE = b'{"ref": '
+CASES += [
+    Case(
+        "trigger-wrong-signature",
+        401,
+        fire(headers=trigger_signed(PUSH_BODY, secret=b"guess")),
+        POST_TRIGGER,
+        with_trigger(),
+        headers={"WWW-Authenticate": "HMAC-SHA256"},
+    ),
+    Case(
+        "trigger-unscoped-key",
+        403,
+        fire(headers=auth()),
+        POST_TRIGGER,
+        with_trigger(auth={"apiKey": {}}),
+    ),
+    Case("trigger-unknown", 404, fire(), POST_TRIGGER),
+    Case(
+        "trigger-name-taken",
+        409,
+        fire(headers=trigger_signed(PUSH_BODY, headers={"Idempotency-Key": "k"})),
+        POST_TRIGGER,
+        trigger_name_taken,
+    ),
+    Case("trigger-too-large", 413, fire(), POST_TRIGGER, with_trigger(maxBodyBytes=16)),
+    Case(
+        "trigger-missing-input",
+        422,
+        fire(b"{}", trigger_signed(b"{}")),
+        POST_TRIGGER,
+        with_trigger(),
+        field_named="repository",
+    ),
+    Case(
+        "trigger-not-json",
+        422,
+        fire(UNREADABLE, trigger_signed(UNREADABLE)),
+        POST_TRIGGER,
+        with_trigger(),
+        field_named="body",
+    ),
+    Case(
+        "trigger-over-rate",
+        429,
+        twice(fire()),
+        POST_TRIGGER,
+        with_trigger(rateLimit={"requestsPerMinute": 1, "burst": 1}),
+        headers=RETRY,
+    ),
+    Case("trigger-rbac-refusal", 502, fire(), POST_TRIGGER, rbac_refuses),
+    Case("trigger-api-down", 503, fire(), POST_TRIGGER, trigger_and(down), headers=RETRY),
 ]
 
 

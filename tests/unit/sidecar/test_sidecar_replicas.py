@@ -72,8 +72,10 @@ def test_two_replicas_racing_store_every_report_exactly_once(
 ) -> None:
     async def scenario() -> None:
         kube = FakeKube()
+        await replica(kube).submit(AGENT_ID, report("idle", 0))  # the Agent exists
+        # with room for every report sent here (report_limit(8) == 16): none is trimmed
+        kube.agent(kube.agents()[0]["metadata"]["name"])["spec"]["maxConcurrentTasks"] = 8
         a, b = replica(kube), replica(kube)
-        await a.submit(AGENT_ID, report("idle", 0))  # the Agent exists
         await asyncio.gather(
             *(
                 (a if to_a else b).submit(AGENT_ID, report(state, second + 1))

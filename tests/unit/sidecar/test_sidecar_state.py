@@ -175,7 +175,9 @@ async def test_steady_state_report_costs_one_patch_and_no_read(
 async def test_concurrent_reports_are_batched_and_none_lost(
     client: httpx.AsyncClient, kube: FakeKube
 ) -> None:
-    kube.put(declared_agent(AGENT_ID, AGENT_ID))
+    agent = declared_agent(AGENT_ID, AGENT_ID)
+    agent["spec"] = {"agentId": AGENT_ID, "maxConcurrentTasks": 8}  # a log of 16: room for all
+    kube.put(agent)
     kube.patch_gate = asyncio.Event()
     start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     bodies = [
