@@ -13,13 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from opscore_logic.report_log import report_limit
 from opscore_testbed import kube_views as kv
 from opscore_testbed.controlplane import ControlPlane
 from opscore_testbed.processes import ManagedProcess, free_port, wait_until
 from opscore_testbed.stack import OpsCoreStack, StackOptions
 
 AGENT_ID = "5b0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
-REPORTS = 60  # at most 16 are kept: the later ones show who won
+REPORTS = 60  # a one-task agent keeps report_limit(1) = 4: the later ones show who won
+KEPT = report_limit(1)
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
@@ -62,7 +64,7 @@ def test_two_replicas_store_every_report_once_in_order(
 ) -> None:
     answers = asyncio.run(send_all(sidecars, StackOptions().api_key))
     assert set(answers) == {202}, answers
-    expected = list(range(REPORTS - 16, REPORTS))  # the newest 16, once each, in order
+    expected = list(range(REPORTS - KEPT, REPORTS))  # the newest, once each, in order
     seen: list[list[int]] = []
 
     def converged() -> bool:
@@ -74,6 +76,6 @@ def test_two_replicas_store_every_report_once_in_order(
     # `active` heartbeats are answered once queued and may linger up to a second for
     # company (reports.py), so the last write can land after the last answer.
     try:
-        wait_until(converged, timeout=10, interval=0.2, what="the newest 16 reports")
+        wait_until(converged, timeout=10, interval=0.2, what=f"the newest {KEPT} reports")
     except TimeoutError:
         pytest.fail(f"stored {seen[0] if seen else None}, expected {expected}")
