@@ -59,10 +59,10 @@ test-integration: venv control-plane-bin test-tools ## Integration tests only
 check: lint test ## Everything CI runs
 
 cluster-up: venv control-plane-bin ## Start a local control plane in $(CLUSTER_DIR) (prints KUBECONFIG)
-	$(PY) -m opscore_testbed.controlplane up --dir $(CLUSTER_DIR)
+	$(PY) -m opscore_testbed.controlplane_cli up --dir $(CLUSTER_DIR)
 
 cluster-down: venv ## Stop the local control plane started by cluster-up
-	$(PY) -m opscore_testbed.controlplane down --dir $(CLUSTER_DIR)
+	$(PY) -m opscore_testbed.controlplane_cli down --dir $(CLUSTER_DIR)
 
 SIZE ?= full
 SCENARIOS ?= S,B0,B1,B2,B3,B4,B5
