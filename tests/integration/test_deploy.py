@@ -415,10 +415,20 @@ def _relay(name: str, steps: int) -> str:
 
 
 def _started(workflow: dict[str, Any]) -> list[float]:
+    """When each started step's first attempt was dispatched."""
+    return _times(workflow, "startedAt")
+
+
+def _dispatched(workflow: dict[str, Any]) -> list[float]:
+    """When each started step's current attempt was dispatched (a retry moves it on)."""
+    return _times(workflow, "dispatchedAt")
+
+
+def _times(workflow: dict[str, Any], key: str) -> list[float]:
     return [
-        datetime.fromisoformat(s["startedAt"].replace("Z", "+00:00")).timestamp()
+        datetime.fromisoformat(s[key].replace("Z", "+00:00")).timestamp()
         for s in (workflow.get("status") or {}).get("steps", [])
-        if s.get("startedAt")
+        if s.get(key)
     ]
 
 
@@ -449,14 +459,20 @@ def test_a_killed_operator_is_replaced_and_dispatches_again_within_seconds(
 
             def dispatched_again(killed: float = killed) -> bool:
                 wf = kv.get(cp, "workflow", namespace, "relay")
-                return any(t > killed for t in _started(wf))
+                # A retry after the crash window moves dispatchedAt, not startedAt. The
+                # last step may also have been dispatched between the count above and
+                # the kill: then the run ends with nothing left to dispatch.
+                return (
+                    any(t > killed for t in _dispatched(wf))
+                    or (wf.get("status") or {}).get("phase") == "Succeeded"
+                )
 
-            # Within the attempt timeout even when the kill fell into the crash window.
             wait_until(dispatched_again, timeout=60, what="a dispatch by the new operator")
-            first = min(
-                t for t in _started(kv.get(cp, "workflow", namespace, "relay")) if t > killed
-            )
-            costs.append((healthy, first - killed))
+            after = [
+                t for t in _dispatched(kv.get(cp, "workflow", namespace, "relay")) if t > killed
+            ]
+            if after:
+                costs.append((healthy, min(after) - killed))
         relay = _wait_succeeded(cp, namespace, "relay")
         print(
             "\noperator restart (SIGKILL -> healthz, SIGKILL -> next dispatch), seconds: "
