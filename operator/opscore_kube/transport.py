@@ -9,8 +9,10 @@ used and opens new ones, each a fresh TLS handshake towards the API server. Prof
 sidecar at 80 reports/s spent 60 % of its CPU in the PATCH path, most of it in that pool.
 
 Callers keep the httpx API (requests, responses, `httpx.HTTPError` subclasses): aiohttp
-errors surface as httpx errors. Responses are read whole, so this is for ordinary
-request/response calls, not for streams that never end (watches).
+errors surface as the httpx errors that say the same about delivery (ConnectError and
+ConnectTimeout: never sent; ReadTimeout, ReadError, RemoteProtocolError: maybe acted on),
+which the AgentKit client's at-most-once accounting relies on. Responses are read whole,
+so this is for ordinary request/response calls, not for streams that never end (watches).
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            # The connection ended after the request went out: the server may have acted
+            # on it, as with httpx's own RemoteProtocolError.
+            raise httpx.RemoteProtocolError(str(exc) or repr(exc), request=request) from exc
+        except aiohttp.ClientOSError as exc:
+            # A reset or broken pipe on an open connection (failing to open one is
+            # ClientConnectorError, above): the request may have been read.
+            raise httpx.ReadError(str(exc) or repr(exc), request=request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.NetworkError(str(exc) or repr(exc), request=request) from exc
 

@@ -109,3 +109,26 @@ async def test_slow_answer_is_an_httpx_read_timeout() -> None:
     finally:
         release.set()
         await runner.cleanup()
+
+
+async def test_a_connection_closed_after_the_request_is_a_maybe_delivered_error() -> None:
+    """The server read the whole request, then hung up without answering: the error must
+    be one the AgentKit client counts as maybe delivered (not ConnectError or a bare
+    NetworkError, which would let it dispatch the task again as never sent)."""
+    got = asyncio.Event()
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        got.set()
+        writer.close()
+
+    port = free_port()
+    listener = await asyncio.start_server(hang_up, "127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(transport=AiohttpTransport(max_connections=1)) as client:
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                await client.post(f"http://127.0.0.1:{port}/run", json={"task": 1})
+        assert got.is_set()
+    finally:
+        listener.close()
+        await listener.wait_closed()
