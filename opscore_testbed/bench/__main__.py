@@ -1,23 +1,25 @@
 """`python -m opscore_testbed.bench [--size smoke|full] [--scenarios B0,B1,...]`.
 
-Starts a local control plane, runs each scenario against the real processes (sidecar,
-operator, AgentKit simulator with instant agents), prints a table, and writes
-bench/results/latest.json and bench/results/latest.png. Exits 1 when any scenario's workflows did
-not all finish within its wait or did not all succeed (the figures would be of a broken run);
-a scenario that cannot finish at all (B5 never settling) raises, which exits non-zero too.
+Starts a local control plane for each run of each scenario, runs the scenario against the
+real processes (sidecar, operator, AgentKit simulator with instant agents), prints a table,
+and writes bench/results/latest.json and bench/results/latest.png. Exits 1 when any
+scenario's workflows did not all finish within its wait or did not all succeed (the figures
+would be of a broken run); a scenario that cannot finish at all (B5 never settling) raises,
+which exits non-zero too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +49,11 @@ def _interrupt(signum: int, frame: object) -> None:
 #: minutes at full size, and S is the idle-system reference, not a load figure).
 REPEATED = {"B0", "B1", "B2", "B3", "B4"}
 
-Scenario = Callable[[], Awaitable[list[Row]]]
+#: One run of a scenario, on the Bench it is given.
+Scenario = Callable[[Bench], Awaitable[list[Row]]]
 
 
 async def run(
-    cp: ControlPlane,
     sizes: Sizes,
     wanted: set[str],
     log_dir: Path,
@@ -59,58 +61,93 @@ async def run(
     profile: bool = False,
     traces: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
-    kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
-    bench = Bench(cp=cp, kube=kube, sizes=sizes, log_dir=log_dir, profile=profile)
+    """Every run of every scenario gets a control plane of its own (`_fresh`): on a shared
+    one, later scenarios inherited the objects, watch caches and API server memory of the
+    earlier ones (B1 after B0 cost kube-apiserver 35 ms of CPU per step, against 26 on a
+    fresh one; B4 reached 25 durable reports/s after B0-B3, 75/s alone), so each figure
+    depended on what ran before it, and repeats were not alike."""
+    series: dict[str, Any] = {}
     rows: list[Row] = []
     ceiling: float | None = None
 
-    async def one(row: Awaitable[Row]) -> list[Row]:
-        return [await row]
+    def plan(scenario: Callable[[Bench], Awaitable[Row]]) -> Scenario:
+        async def one(bench: Bench) -> list[Row]:
+            return [await scenario(bench)]
 
-    try:
-        if "S" in wanted:
-            rows += await _repeat(
-                "S", 1, lambda: one(s_sequential(bench, runs=20 if sizes.b1_agents > 5 else 3))
-            )
-        if "B0" in wanted:
-            rows += await _repeat("B0", sizes.repeats, lambda: one(b0_ceiling(bench)))
-            ceiling = rows[-1]["status_patches_per_s"]
-        if "B1" in wanted:
-            rows += await _repeat("B1", sizes.repeats, lambda: b1_drain(bench, ceiling))
-        if traces:
+        return one
+
+    async def repeat(name: str, times: int, scenario: Scenario) -> list[Row]:
+        return await _repeat(
+            name, times, scenario, lambda: _fresh(sizes, log_dir, series, profile=profile)
+        )
+
+    if "S" in wanted:
+        runs = 20 if sizes.b1_agents > 5 else 3
+        rows += await repeat("S", 1, plan(lambda b: s_sequential(b, runs=runs)))
+    if "B0" in wanted:
+        rows += await repeat("B0", sizes.repeats, plan(b0_ceiling))
+        ceiling = rows[-1]["status_patches_per_s"]
+    if "B1" in wanted:
+        rows += await repeat("B1", sizes.repeats, lambda b: b1_drain(b, ceiling))
+    if traces:
+
+        async def traced(bench: Bench) -> Row:
             with Jaeger(work_dir=log_dir / "jaeger") as jaeger:
-                rows += await _repeat("traces", 1, lambda: one(b1_traced(bench, jaeger)))
-        if "B2" in wanted:
-            rows += await _repeat("B2", sizes.repeats, lambda: one(b2_rate(bench)))
-        if "B3" in wanted:
-            rows += await _repeat("B3", sizes.repeats, lambda: b3_latency(bench))
-        if "B4" in wanted:
+                return await b1_traced(bench, jaeger)
 
-            async def b4_both() -> list[Row]:
-                return [
-                    await b4_ingestion(bench, ceiling),
-                    await b4_ingestion(bench, ceiling, heartbeats_only=True),
-                ]
+        rows += await repeat("traces", 1, plan(traced))
+    if "B2" in wanted:
+        rows += await repeat("B2", sizes.repeats, plan(b2_rate))
+    if "B3" in wanted:
+        rows += await repeat("B3", sizes.repeats, b3_latency)
+    if "B4" in wanted:
 
-            rows += await _repeat("B4", sizes.repeats, b4_both)
-        if "B5" in wanted:
-            rows += await _repeat("B5", 1, lambda: one(b5_scale(bench)))
-    finally:
-        await kube.aclose()
-    return rows, bench.series
+        async def b4_both(bench: Bench) -> list[Row]:
+            return [
+                await b4_ingestion(bench, ceiling),
+                await b4_ingestion(bench, ceiling, heartbeats_only=True),
+            ]
+
+        rows += await repeat("B4", sizes.repeats, b4_both)
+    if "B5" in wanted:
+        rows += await repeat("B5", 1, plan(b5_scale))
+    return rows, series
 
 
-async def _repeat(name: str, times: int, scenario: Scenario) -> list[Row]:
-    """Run `scenario` `times` times (once unless it is in REPEATED) and fold each of its
-    rows into median and min-max (`spread.fold`)."""
+@contextlib.asynccontextmanager
+async def _fresh(
+    sizes: Sizes, log_dir: Path, series: dict[str, Any], *, profile: bool
+) -> AsyncIterator[Bench]:
+    """A Bench on a control plane started for it (with the audit log that attributes
+    every write to its writer, bench/audit.py), stopped and removed afterwards."""
+    with ControlPlane(audit=True) as cp:
+        install_crds(cp)
+        print(f"    control plane up in {sum(cp.timings.values()):.1f}s", flush=True)
+        kube = BenchKube.from_kubeconfig(str(cp.kubeconfig), qps=100_000, burst=100_000)
+        try:
+            yield Bench(
+                cp=cp, kube=kube, sizes=sizes, log_dir=log_dir, profile=profile, series=series
+            )
+        finally:
+            await kube.aclose()
+
+
+async def _repeat(
+    name: str,
+    times: int,
+    scenario: Scenario,
+    fresh: Callable[[], contextlib.AbstractAsyncContextManager[Bench]],
+) -> list[Row]:
+    """Run `scenario` `times` times (once unless it is in REPEATED), each on a `fresh`
+    Bench, and fold each of its rows into median and min-max (`spread.fold`)."""
     times = times if name in REPEATED else 1
     by_name: dict[str, list[Row]] = {}
     for attempt in range(times):
-        if times > 1:
-            print(f"  {name} run {attempt + 1}/{times}", flush=True)
-        for row in await scenario():
-            by_name.setdefault(row["scenario"], []).append(row)
-            _show(row)
+        print(f"  {name} run {attempt + 1}/{times}", flush=True)
+        async with fresh() as bench:
+            for row in await scenario(bench):
+                by_name.setdefault(row["scenario"], []).append(row)
+                _show(row)
     folded = [fold(runs) for runs in by_name.values()]
     if times > 1:
         for row in folded:
@@ -153,18 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="opscore-bench-"))
     started = time.time()
     load_before = os.getloadavg()
-    # The audit log attributes every write to its writer (bench/audit.py).
-    with ControlPlane(audit=True) as cp:
-        install_crds(cp)
-        print(f"control plane up in {sum(cp.timings.values()):.1f}s; logs in {log_dir}", flush=True)
-        sizes = SIZES[args.size]
-        if args.b5_objects:
-            sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
-        if args.repeats:
-            sizes = dataclasses.replace(sizes, repeats=args.repeats)
-        rows, series = asyncio.run(
-            run(cp, sizes, wanted, log_dir, profile=args.profile, traces=args.traces)
-        )
+    print(f"logs in {log_dir}", flush=True)
+    sizes = SIZES[args.size]
+    if args.b5_objects:
+        sizes = dataclasses.replace(sizes, b5_objects=args.b5_objects)
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)
+    rows, series = asyncio.run(
+        run(sizes, wanted, log_dir, profile=args.profile, traces=args.traces)
+    )
     meta = {
         "machine": report.machine(),
         "size": args.size,
