@@ -28,11 +28,13 @@ is built to cost exactly one PATCH per batch in the steady state and no GET:
   never delayed and never lost; a heartbeat can be lost if the API server fails right
   then, which changes no decision (documented in docs/reliability.md).
 - A heartbeat that repeats the normalised state of the agent's newest stored report only
-  refreshes liveness (`receivedAt`), which is judged against timeouts of seconds to
-  minutes, so it may wait longer, up to `repeat_linger` (default 1 s). An agent sending
-  heartbeats several times a second then costs about one write per second instead of one
-  per heartbeat; a heartbeat that changes the state still waits only `linger`, and any
-  other report still ends every wait at once.
+  refreshes liveness (`receivedAt`), which is judged against the agent's
+  `heartbeatTimeoutSeconds` (default 300 s), so it may wait longer: up to `repeat_linger`
+  (default 5 s), and never more than a tenth of that timeout (`LIVENESS_SHARE`), so a
+  refresh always lands long before the silence it answers would mark the agent Offline.
+  An agent sending heartbeats every second then costs one write per 5 s instead of one per
+  heartbeat; a heartbeat that changes the state still waits only `linger`, and any other
+  report still ends every wait at once.
 
 Ordering across replicas: each replica serialises its own writes per agent, and the
 stored list is ordered by the agent's timestamps whoever wrote it, so the list two
@@ -66,6 +68,11 @@ logger = logging.getLogger("opscore.sidecar.reports")
 # one PATCH and one GET. Past them the batch fails (its reports are answered 503).
 WRITE_TRIES = 6
 
+# A liveness-only heartbeat waits at most this share of the agent's heartbeat timeout.
+LIVENESS_SHARE = 0.1
+# The timeout assumed until the Agent has been read (the CRD's default).
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 300.0
+
 
 @dataclass(eq=False, slots=True)
 class _AgentLog:
@@ -76,6 +83,7 @@ class _AgentLog:
     sequence: int | None = None  # `status.reportSequence` that `stored` was read at
     version: str = ""  # the object's resourceVersion then (fences the first write)
     limit: int = MAX_REPORTS  # how many reports its log keeps: report_limit(its slots)
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS  # its spec's, when read
     # (report, its caller's future, when it was queued: perf_counter)
     pending: list[tuple[AgentReport, asyncio.Future[bool], float]] = field(default_factory=list)
     writing: bool = False
@@ -197,7 +205,7 @@ class ReportWriter:
         while log.pending and all(may_linger(r) for r, _, _ in log.pending):
             newest = _newest_state(log.stored)
             deadline = min(
-                queued + self._linger_for(report, newest) for report, _, queued in log.pending
+                queued + self._linger_for(report, newest, log) for report, _, queued in log.pending
             )
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
@@ -206,10 +214,12 @@ class ReportWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(log.wake.wait(), remaining)
 
-    def _linger_for(self, report: AgentReport, newest: AgentState | None) -> float:
-        """How long a heartbeat may wait: longer when it repeats the stored state."""
+    def _linger_for(self, report: AgentReport, newest: AgentState | None, log: _AgentLog) -> float:
+        """How long a heartbeat may wait: longer when it repeats the stored state, but
+        never more than LIVENESS_SHARE of the agent's heartbeat timeout."""
         if newest is not None and normalise_state(report.state) is newest:
-            return self._repeat_linger
+            bound = LIVENESS_SHARE * log.heartbeat_timeout
+            return max(self._linger, min(self._repeat_linger, bound))
         return self._linger
 
     async def _write(self, agent_id: str, log: _AgentLog, new: Sequence[AgentReport]) -> list[bool]:
@@ -305,6 +315,7 @@ class ReportWriter:
         log.sequence = sequence if isinstance(sequence, int) else None
         log.version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         log.limit = report_limit(_slots_of(obj))
+        log.heartbeat_timeout = _heartbeat_timeout_of(obj)
 
 
 def _slots_of(obj: Body) -> int:
@@ -315,6 +326,14 @@ def _slots_of(obj: Body) -> int:
     changes how much burst it absorbs, never what it stores."""
     value = (obj.get("spec") or {}).get("maxConcurrentTasks")
     return value if isinstance(value, int) and value >= 1 else 1
+
+
+def _heartbeat_timeout_of(obj: Body) -> float:
+    """The Agent's `spec.heartbeatTimeoutSeconds` (the CRD's default when absent)."""
+    value = (obj.get("spec") or {}).get("heartbeatTimeoutSeconds")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
 
 
 def _newest_state(stored: Sequence[AgentReport] | None) -> AgentState | None:

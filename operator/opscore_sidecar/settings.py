@@ -98,13 +98,14 @@ class SidecarSettings(BaseSettings):
         ),
     )
     report_repeat_linger_seconds: float = Field(
-        default=1.0,
+        default=5.0,
         ge=0,
-        le=10,
+        le=30,
         description=(
             "OPSCORE_REPORT_REPEAT_LINGER_SECONDS: how long a heartbeat that repeats the "
             "agent's stored state (it only refreshes liveness) may wait to share a write; "
-            "never less than OPSCORE_REPORT_LINGER_SECONDS, off when that is 0."
+            "never more than a tenth of the agent's heartbeatTimeoutSeconds, never less "
+            "than OPSCORE_REPORT_LINGER_SECONDS, off when that is 0."
         ),
     )
     rate_limit_per_key: float = Field(

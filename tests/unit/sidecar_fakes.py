@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from opscore_kube import AGENTS, Conflict, Invalid, NotFound, Resource, Unavailable
 from opscore_logic.agent_model import AgentReport
+from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_sidecar.app import create_app
 from opscore_sidecar.settings import SidecarSettings
 
@@ -253,6 +254,17 @@ def report_body(
 
 
 REPORTS_START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def declared_agent(name: str, agent_id: str, **status: object) -> dict[str, object]:
+    """A user-declared Agent with the agent-key label the sidecar finds it by."""
+    return {
+        "apiVersion": AGENTS.api_version,
+        "kind": "Agent",
+        "metadata": {"name": name, "labels": {AGENT_KEY_LABEL: agent_key(agent_id)}},
+        "spec": {"agentId": agent_id},
+        "status": status,
+    }
 
 
 def agent_report(state: str, second: int) -> AgentReport:

@@ -16,11 +16,12 @@ from sidecar_fakes import (
     FakeKube,
     auth,
     client_for,
+    declared_agent,
     report_body,
     state_url,
 )
 
-from opscore_kube import AGENTS, KubeApiError, NotFound
+from opscore_kube import KubeApiError, NotFound
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_resource_name
 
 pytestmark = pytest.mark.timeout(30)
@@ -35,16 +36,6 @@ def kube() -> FakeKube:
 async def client(kube: FakeKube) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(kube) as (client, _):
         yield client
-
-
-def declared_agent(name: str, agent_id: str, **status: object) -> dict[str, object]:
-    return {
-        "apiVersion": AGENTS.api_version,
-        "kind": "Agent",
-        "metadata": {"name": name, "labels": {AGENT_KEY_LABEL: agent_key(agent_id)}},
-        "spec": {"agentId": agent_id},
-        "status": status,
-    }
 
 
 def now_iso(offset: timedelta = timedelta()) -> str:

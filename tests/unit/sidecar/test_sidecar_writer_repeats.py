@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube, agent_report
+from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube, agent_report, declared_agent
 
 from opscore_sidecar.agent_directory import AgentDirectory
 from opscore_sidecar.reports import ReportWriter
@@ -85,4 +85,23 @@ async def test_linger_zero_turns_the_repeat_linger_off(kube: FakeKube) -> None:
     writer = writer_for(kube, linger=0.0, repeat_linger=30.0)
     await writer.submit(AGENT_ID, agent_report("active", 0))
     await writer.submit(AGENT_ID, agent_report("active", 1))  # answered once durable
+    assert len(kube.reports(AGENT_ID)) == 2
+
+
+async def test_a_repeat_waits_no_more_than_a_tenth_of_the_heartbeat_timeout(
+    kube: FakeKube,
+) -> None:
+    """A 2 s heartbeat timeout bounds the 30 s repeat linger to 0.2 s: the refresh lands
+    long before the silence it answers would mark the agent Offline."""
+    agent = declared_agent(AGENT_ID, AGENT_ID)
+    agent["spec"] = {"agentId": AGENT_ID, "heartbeatTimeoutSeconds": 2}
+    kube.put(agent)
+    writer = writer_for(kube, linger=0.01, repeat_linger=30.0)
+    await writer.submit(AGENT_ID, agent_report("active", 0))
+    await writer.aclose()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await writer.submit(AGENT_ID, agent_report("active", 1))  # a repeat
+    await writer.aclose()
+    assert 0.15 <= loop.time() - started < 2.0
     assert len(kube.reports(AGENT_ID)) == 2
