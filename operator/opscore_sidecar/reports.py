@@ -84,6 +84,7 @@ class _AgentLog:
     version: str = ""  # the object's resourceVersion then (fences the first write)
     limit: int = MAX_REPORTS  # how many reports its log keeps: report_limit(its slots)
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS  # its spec's, when read
+    moved: bool = False  # the id now belongs to another Agent: read it before writing
     # (report, its caller's future, when it was queued: perf_counter)
     pending: list[tuple[AgentReport, asyncio.Future[bool], float]] = field(default_factory=list)
     writing: bool = False
@@ -141,6 +142,15 @@ class ReportWriter:
         """The stored list as last written or read, or None when not known in memory."""
         log = self._logs.get(agent_id)
         return None if log is None or log.stored is None else list(log.stored)
+
+    def relocate(self, agent_id: str, name: str) -> None:
+        """The Agent named `name` now holds `agent_id` (a registration created it after a
+        report had created another, which the operator merges into it and deletes): the
+        next write reads it first, instead of writing to the old one and getting 404. A
+        write in flight finishes on the old object, whose reports the merge carries over."""
+        log = self._logs.get(agent_id)
+        if log is not None and log.name not in (None, name):
+            log.moved = True
 
     async def submit(self, agent_id: str, report: AgentReport) -> bool:
         """Store `report`; returns once it is in `status.reports` (True) or was already
@@ -226,7 +236,8 @@ class ReportWriter:
         """One status write holding `new`; per report, whether it added anything."""
         recreated = False
         for _ in range(WRITE_TRIES):
-            if log.stored is None or log.name is None:
+            if log.stored is None or log.name is None or log.moved:
+                log.moved = False
                 self._remember(log, (await self._directory.ensure(agent_id))[0])
             name, before = log.name, log.stored
             if name is None or before is None:  # `_remember` sets both from an object

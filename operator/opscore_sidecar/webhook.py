@@ -199,6 +199,7 @@ async def _register(sidecar: Sidecar, spec: dict[str, Any]) -> str:
         obj, created = await sidecar.directory.register(spec)
         name = name_of(obj)
         if created:
+            sidecar.writer.relocate(agent_id, name)
             return name
         patch: dict[str, Any] = {"spec": spec}
         old_id = agent_id_of(obj)
@@ -219,5 +220,6 @@ async def _register(sidecar: Sidecar, spec: dict[str, Any]) -> str:
                 raise
             continue
         sidecar.directory.remember(agent_id, name)
+        sidecar.writer.relocate(agent_id, name)
         return name
     raise AssertionError("unreachable")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sidecar_fakes import (
     AGENT_ID,
+    NAMESPACE,
     FakeKube,
     auth,
     client_for,
@@ -18,6 +19,7 @@ from sidecar_fakes import (
     state_url,
 )
 
+from opscore_kube import AGENTS
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key, agent_resource_name
 from opscore_logic.registration import (
     CREATED_BY_ANNOTATION,
@@ -125,3 +127,27 @@ async def test_reports_go_to_the_declared_agent_when_both_are_found_by_label() -
     assert response.status_code == 202
     assert [r["state"] for r in kube.reports("mine")] == ["idle"]
     assert kube.reports("auto-x1") == []
+
+
+async def test_after_a_registration_moves_the_id_reports_go_to_the_new_agent_at_once() -> None:
+    """A report first (an Agent named after the id), then the registration (an Agent named
+    after agentName, into which the operator merges the first and deletes it): the next
+    report is written to the new Agent, not tried on the deleted one first (a 404 PATCH,
+    one wasted API write per agent)."""
+    kube = FakeKube()
+    async with client_for(kube) as (client, _):
+        response = await client.post(state_url(), json=report_body(), headers=auth())
+        assert response.status_code == 202
+        first = agent_resource_name(AGENT_ID)
+        body = registration()
+        response = await client.post(
+            NOTIFY_PATH, content=body, headers=signed_headers(body, timestamp=int(time.time()))
+        )
+        assert response.status_code == 200, response.text
+        del kube.objects[(AGENTS.plural, NAMESPACE, first)]  # the operator's merge, in short
+        before = len(kube.calls)
+        later = report_body(timestamp="2026-11-25T09:00:00+00:00")
+        response = await client.post(state_url(), json=later, headers=auth())
+        assert response.status_code == 202
+    patched = [c.name for c in kube.calls[before:] if c.verb.startswith("patch")]
+    assert patched == ["summariser"]
