@@ -73,6 +73,13 @@ AGENT_STATUS_MAX_LAG_SECONDS = 30.0
 # Active -> Idle, Offline...); while short tasks keep coming, the column lags by up to
 # AGENT_STATUS_MAX_LAG_SECONDS. The run's own status always names the agent of each step.
 AGENT_TASK_QUIET_SECONDS = 1.0
+# An Active agent's move to Idle (its task ended and no other came) is written once it has
+# stayed Idle for this long: an agent that drains a queue is Idle between two tasks for
+# the tens of milliseconds the next dispatch takes, and each such gap a pass happened to
+# see cost two writes (Idle, then Active again 0.5 s later) for a state nobody saw. With
+# the 0.5 s debounce, `Idle` still shows within 1 s of a task's end (issue 14 asks that
+# of `kubectl get agents`); dispatch never waits for it (it reads reports and the ledger).
+AGENT_IDLE_QUIET_SECONDS = 0.4
 
 AGENT_WRITES = Counter(
     "opscore_agent_status_writes_total", "Agent status writes, by result.", ["result"]
@@ -241,6 +248,11 @@ class AgentReconciler:
                 return
         elif _only_the_task_moved(old, new):
             wait = self._hold(key, _comparable(new), quiet=AGENT_TASK_QUIET_SECONDS)
+            if wait > 0:
+                self.queue.add_after(key, wait)
+                return
+        elif _only_went_idle(old, new):
+            wait = self._hold(key, _comparable(new), quiet=AGENT_IDLE_QUIET_SECONDS)
             if wait > 0:
                 self.queue.add_after(key, wait)
                 return
@@ -484,6 +496,24 @@ def _only_the_task_moved(old: dict[str, Any], new: dict[str, Any]) -> bool:
     for name in _TASK_FIELDS:
         before.pop(name, None)
         after.pop(name, None)
+    return before == after
+
+
+# What a task's end changes on an agent that goes Idle (besides the Ready condition).
+_RELEASE_FIELDS = ("state", "currentTask", "currentTaskId", "activeTasks")
+
+
+def _only_went_idle(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """An Active agent now Idle because its task ended, and nothing else a reader would
+    notice changed (an error, Offline, a pause are written at once): see
+    AGENT_IDLE_QUIET_SECONDS."""
+    if old.get("state") != AgentState.ACTIVE.value or new.get("state") != AgentState.IDLE.value:
+        return False
+    before, after = _notable(old), _notable(new)
+    for side in (before, after):
+        for name in _RELEASE_FIELDS:
+            side.pop(name, None)
+        side["conditions"] = [c for c in side["conditions"] if c.get("type") != "Ready"]
     return before == after
 
 

@@ -1,9 +1,10 @@
 """When the operator writes an Agent's derived status: what `kubectl get agents` prints
 (state, Ready, current task; Error, Offline, Paused...) at the next pass, so a dispatch and
-an outcome show at once; a busy agent's move to its next task once that task has been
-current for AGENT_TASK_QUIET_SECONDS; the raw state string alone once it has held still for
-AGENT_STATUS_QUIET_SECONDS; either after AGENT_STATUS_MAX_LAG_SECONDS while it keeps
-changing."""
+an error show at once; a task's end once the agent has stayed Idle for
+AGENT_IDLE_QUIET_SECONDS (a gap between two tasks is never written); a busy agent's move
+to its next task once that task has been current for AGENT_TASK_QUIET_SECONDS; the raw
+state string alone once it has held still for AGENT_STATUS_QUIET_SECONDS; either after
+AGENT_STATUS_MAX_LAG_SECONDS while it keeps changing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pytest_mock import MockerFixture
 from opscore_logic.agent_model import MAX_REPORTS
 from opscore_logic.names import AGENT_KEY_LABEL, agent_key
 from opscore_operator.agent_reconciler import (
+    AGENT_IDLE_QUIET_SECONDS,
     AGENT_STATUS_MAX_LAG_SECONDS,
     AGENT_STATUS_QUIET_SECONDS,
     AGENT_TASK_QUIET_SECONDS,
@@ -98,17 +100,52 @@ async def test_a_dispatched_task_is_written_at_the_next_pass(world: World, clock
     assert ready_of(world) == ("False", "Busy")
 
 
-async def test_the_end_of_a_task_is_written_at_the_next_pass(world: World, clock: Clock) -> None:
+async def test_the_end_of_a_task_is_written_once_the_agent_stayed_idle(
+    world: World, clock: Clock
+) -> None:
     give_task(world, "t-1")
     await world.reconcile(NAME)
     world.ledger.release((NS, NAME), "t-1", "succeeded")
     clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1, "Idle for 0.1 s: perhaps only until the next task"
+    assert stored(world)["state"] == "Active"
+
+    clock.now += AGENT_IDLE_QUIET_SECONDS
     await world.reconcile(NAME)
     assert status_writes(world) == 2
     assert stored(world)["state"] == "Idle"
     assert stored(world).get("currentTask") is None
     assert stored(world)["tasksSucceeded"] == 1
     assert ready_of(world) == ("True", "Ready")
+
+
+async def test_an_idle_gap_between_two_tasks_costs_no_write(world: World, clock: Clock) -> None:
+    """A queue drains: the agent is Idle for the moment the next dispatch takes. That gap
+    used to cost two writes (Idle, then Active) for a state nobody saw."""
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    world.ledger.release((NS, NAME), "t-1", "succeeded")
+    clock.now += 0.5
+    await world.reconcile(NAME)
+    give_task(world, "t-2")
+    clock.now += 0.5
+    await world.reconcile(NAME)
+    assert status_writes(world) == 1
+    assert (stored(world)["state"], stored(world)["currentTaskId"]) == ("Active", "t-1")
+
+
+async def test_an_error_that_ends_a_task_is_not_held_as_an_idle_gap(
+    world: World, clock: Clock
+) -> None:
+    give_task(world, "t-1")
+    await world.reconcile(NAME)
+    world.ledger.release((NS, NAME), "t-1", "failed")
+    add_report(world, "error", 2, message="model quota exhausted")
+    clock.now += 0.1
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2
+    assert stored(world)["state"] == "Error"
 
 
 async def test_the_next_task_right_after_one_ended_shows_once_it_was_current_for_a_second(
@@ -144,7 +181,9 @@ async def test_short_tasks_back_to_back_cost_no_write_until_the_agent_idles(
 
     world.ledger.release((NS, NAME), "t-19", "succeeded")
     await world.reconcile(NAME)
-    assert status_writes(world) == 2, "going Idle is written at once"
+    clock.now += AGENT_IDLE_QUIET_SECONDS
+    await world.reconcile(NAME)
+    assert status_writes(world) == 2, "staying Idle is written"
     assert (stored(world)["state"], stored(world)["tasksSucceeded"]) == ("Idle", 20)
 
 
