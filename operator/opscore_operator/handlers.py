@@ -30,6 +30,7 @@ from opscore_operator.logs import configure_logging
 from opscore_operator.runtime import Runtime
 from opscore_operator.settings import OperatorSettings
 from opscore_operator.store import key_of
+from opscore_operator.watch_only import NoDiffBase
 
 _runtime: Runtime | None = None
 
@@ -44,6 +45,7 @@ def runtime() -> Runtime:
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime
     settings.posting.enabled = False  # our EventRecorder posts, off the hot path
+    settings.persistence.diffbase_storage = NoDiffBase()  # on.event only: watch_only.py
     # Serve the --namespace names as given and the CRDs found at startup: without this,
     # kopf lists and watches Namespaces and CRDs cluster-wide, rights a namespaced
     # install does not grant (deploy/instance/rbac.yaml). CRDs installed later need a
