@@ -9,7 +9,7 @@ CLUSTER_DIR ?= .cluster
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools jaeger-bin \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
-	bench bench-check bench-profile chaos chaos-short
+	bench bench-check bench-profile bench-apiserver-profile chaos chaos-short
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench-check: venv ## Compare BENCH_OUT with the committed baseline (MAD rule, 5%
 
 bench-profile: venv control-plane-bin ## B1 with the operator under py-spy: BENCH_OUT and its -profile.md table
 	$(PY) -m opscore_testbed.bench --size $(SIZE) --scenarios B1 --profile --repeats 1 --out $(BENCH_OUT)
+
+bench-apiserver-profile: venv control-plane-bin ## B4's load at RATE (100) reports/s with kube-apiserver's pprof: bench/results/latest-apiserver-profile.md
+	$(PY) -m opscore_testbed.bench.apiserver_profile --rate $(or $(RATE),100)
 
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=

@@ -61,7 +61,7 @@ async def run(
     profile: bool = False,
     traces: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
-    """Every run of every scenario gets a control plane of its own (`_fresh`): on a shared
+    """Every run of every scenario gets a control plane of its own (`fresh_bench`): on a shared
     one, later scenarios inherited the objects, watch caches and API server memory of the
     earlier ones (B1 after B0 cost kube-apiserver 35 ms of CPU per step, against 26 on a
     fresh one; B4 reached 25 durable reports/s after B0-B3, 75/s alone), so each figure
@@ -78,7 +78,7 @@ async def run(
 
     async def repeat(name: str, times: int, scenario: Scenario) -> list[Row]:
         return await _repeat(
-            name, times, scenario, lambda: _fresh(sizes, log_dir, series, profile=profile)
+            name, times, scenario, lambda: fresh_bench(sizes, log_dir, series, profile=profile)
         )
 
     if "S" in wanted:
@@ -115,7 +115,7 @@ async def run(
 
 
 @contextlib.asynccontextmanager
-async def _fresh(
+async def fresh_bench(
     sizes: Sizes, log_dir: Path, series: dict[str, Any], *, profile: bool
 ) -> AsyncIterator[Bench]:
     """A Bench on a control plane started for it (with the audit log that attributes

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +14,13 @@ import httpx
 from opscore_kube.transport import AiohttpTransport
 from opscore_testbed.bench.common import Bench, Row, pct, writes_quiet
 from opscore_testbed.bench.search import highest_passing_rate
+from opscore_testbed.stack import OpsCoreStack
 
 #: The latency a rate must keep to pass: p99 of the sidecar's answer, send to response.
 P99_BOUND_MS = 100.0
+
+#: One report sent: (seconds from send to response, HTTP status or 0, the state sent).
+Sent = tuple[float, int, str]
 
 
 async def b4_ingestion(
@@ -30,55 +36,21 @@ async def b4_ingestion(
     steps: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     with bench.stack(ns, 1) as stack:
-        key = stack.options.api_key
-        # The load generator shares this process (and the machine's 2 cores) with the
-        # bench: through httpcore's pool it cost ~9 ms of CPU per report at 80/s and was
-        # the first thing to saturate. aiohttp's pool keeps it at a fraction of that;
-        # latency is still taken around the whole call, from send to response.
-        async with httpx.AsyncClient(
-            base_url=stack.sidecar_url,
-            headers={"Authorization": f"Bearer {key}"},
-            transport=AiohttpTransport(max_connections=256),
-            timeout=10,
-            trust_env=False,
-        ) as client:
-
-            async def send(agent: str, state: str) -> tuple[float, int]:
-                body = {
-                    "agentId": agent,
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "state": state,
-                    "details": {},
-                }
-                started = time.perf_counter()
-                try:
-                    resp = await client.post(f"/v1/opscore/agent/{agent}/state", json=body)
-                    code = resp.status_code
-                except httpx.HTTPError:
-                    code = 0
-                return time.perf_counter() - started, code
-
-            await asyncio.gather(*(send(a, "idle") for a in agents))  # first contact
+        async with report_client(stack) as client:
+            await asyncio.gather(*(send_report(client, a, "idle") for a in agents))
             # First contact creates the Agents and the operator labels and derives them:
             # measure ingestion once those writes are done, not the creation burst.
             await writes_quiet(bench.kube, quiet=2.0, within=120)
 
             async def probe(rate: float) -> bool:
                 nonlocal best
-                count = max(1, int(rate * bench.sizes.b4_seconds))
                 start = time.monotonic()
-
-                async def scheduled(i: int) -> tuple[float, int]:
-                    delay = start + i / rate - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    state = "idle" if i % 2 and not heartbeats_only else "active"
-                    return await send(agents[i % len(agents)], state)
-
-                results = await asyncio.gather(*(scheduled(i) for i in range(count)))
+                sent = await send_at_rate(
+                    client, agents, rate, bench.sizes.b4_seconds, heartbeats_only=heartbeats_only
+                )
                 elapsed = time.monotonic() - start
-                lat = [r[0] for r in results if r[1] == 202]
-                errors = sum(1 for r in results if r[1] != 202)
+                lat = [latency for latency, code, _ in sent if code == 202]
+                errors = sum(1 for _, code, _ in sent if code != 202)
                 step = {
                     "offered_per_s": rate,
                     "accepted_per_s": round(len(lat) / elapsed, 1),
@@ -112,3 +84,61 @@ async def b4_ingestion(
         "search_resolution_per_s": resolution,
         "steps": steps,
     }
+
+
+@contextlib.asynccontextmanager
+async def report_client(stack: OpsCoreStack) -> AsyncIterator[httpx.AsyncClient]:
+    """The load generator's client for the stack's sidecar, with the stack's API key.
+
+    It shares the bench's process (and the machine's 2 cores): through httpcore's pool it
+    cost ~9 ms of CPU per report at 80/s and was the first thing to saturate. aiohttp's pool
+    keeps it at a fraction of that; latency is still taken around the whole call."""
+    async with httpx.AsyncClient(
+        base_url=stack.sidecar_url,
+        headers={"Authorization": f"Bearer {stack.options.api_key}"},
+        transport=AiohttpTransport(max_connections=256),
+        timeout=10,
+        trust_env=False,
+    ) as client:
+        yield client
+
+
+async def send_report(client: httpx.AsyncClient, agent: str, state: str) -> Sent:
+    """POST one report now; never raises for HTTP trouble (the status is then 0)."""
+    body = {
+        "agentId": agent,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "state": state,
+        "details": {},
+    }
+    started = time.perf_counter()
+    try:
+        resp = await client.post(f"/v1/opscore/agent/{agent}/state", json=body)
+        code = resp.status_code
+    except httpx.HTTPError:
+        code = 0
+    return time.perf_counter() - started, code, state
+
+
+async def send_at_rate(
+    client: httpx.AsyncClient,
+    agents: list[str],
+    rate: float,
+    seconds: float,
+    *,
+    heartbeats_only: bool,
+) -> list[Sent]:
+    """`rate` reports/s for `seconds`, round-robin over `agents`, each sent on schedule
+    whether or not earlier ones were answered (an open-loop load): every other one `idle`
+    unless `heartbeats_only`, the rest `active`."""
+    count = max(1, int(rate * seconds))
+    start = time.monotonic()
+
+    async def scheduled(i: int) -> Sent:
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        state = "idle" if i % 2 and not heartbeats_only else "active"
+        return await send_report(client, agents[i % len(agents)], state)
+
+    return await asyncio.gather(*(scheduled(i) for i in range(count)))

@@ -75,6 +75,14 @@ class BenchKube(KubeClient):
             raise _error_from(resp)
         return resp.text
 
+    async def raw_bytes(self, path: str) -> bytes:
+        """GET a non-resource path as bytes (e.g. /debug/pprof/profile, which takes as long
+        as its `seconds`: the streaming client has no read timeout)."""
+        resp = await self._streams.get(path, headers=self._auth())
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.content
+
     def _auth(self) -> dict[str, str]:
         auth = self._connection.auth_header()
         return {"Authorization": auth} if auth else {}
