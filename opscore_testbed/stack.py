@@ -133,9 +133,7 @@ class OpsCoreStack(StartStop):
             log_path=self.log_dir / f"{name}.log",
             env=env,
         )
-        process.start()
-        process.wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=STARTUP_TIMEOUT)
-        return process
+        return _started(process, f"http://127.0.0.1:{port}/readyz")
 
     def start_operator(self) -> ManagedProcess:
         self.operator = self.spawn_operator(
@@ -177,9 +175,7 @@ class OpsCoreStack(StartStop):
             log_path=self.log_dir / f"{name}.log",
             env=full_env,
         )
-        process.start()
-        process.wait_for_http(f"http://127.0.0.1:{health_port}/healthz", timeout=STARTUP_TIMEOUT)
-        return process
+        return _started(process, f"http://127.0.0.1:{health_port}/healthz")
 
     def start_sim(self) -> ManagedProcess:
         argv = [
@@ -232,3 +228,15 @@ class OpsCoreStack(StartStop):
         resp.raise_for_status()
         counts: dict[str, int] = resp.json()["by_task_id"]
         return counts
+
+
+def _started(process: ManagedProcess, ready_url: str) -> ManagedProcess:
+    """Start `process` and wait for `ready_url`; a process that never gets ready is stopped
+    (by its pid) before the error goes up, so no caller is left holding a stray one."""
+    process.start()
+    try:
+        process.wait_for_http(ready_url, timeout=STARTUP_TIMEOUT)
+    except BaseException:
+        process.stop()
+        raise
+    return process

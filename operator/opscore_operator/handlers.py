@@ -51,7 +51,6 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # install does not grant (deploy/instance/rbac.yaml). CRDs installed later need a
     # restart of the operator.
     settings.scanning.disabled = True
-    settings.batching.batch_window = 0.005  # kopf's default 0.1 s would sit on every step
     settings.watching.chunk_size = 500  # kopf's listing in pages, as the sync's
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
