@@ -77,3 +77,36 @@ def parse_served_requests(text: str, *, verb: str, resource: str) -> int:
             ):
                 total += int(sample.value)
     return total
+
+
+Buckets = dict[float, float]  # upper bound (s) -> cumulative count, a histogram's buckets
+
+
+def parse_histogram(text: str, family: str, labels: dict[str, str]) -> Buckets:
+    """One histogram's cumulative buckets (`le` -> count), summed over the series whose
+    labels include `labels` (e.g. every code of one verb and resource)."""
+    buckets: Buckets = {}
+    for parsed in text_string_to_metric_families(text):
+        if parsed.name != family:
+            continue
+        for sample in parsed.samples:
+            if not sample.name.endswith("_bucket"):
+                continue
+            if any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            bound = float(sample.labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def histogram_delta(after: Buckets, before: Buckets) -> Buckets:
+    """The observations between two readings of one histogram."""
+    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
+
+
+def share_over(buckets: Buckets, bound: float) -> float:
+    """The share of observations above `bound` seconds, which must be a bucket's bound."""
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return 0.0
+    return 1.0 - buckets[bound] / total

@@ -17,15 +17,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from opscore_testbed.bench.__main__ import RESULTS, fresh_bench
-from opscore_testbed.bench.apimetrics import write_counts
+from opscore_testbed.bench.apimetrics import (
+    Buckets,
+    histogram_delta,
+    parse_histogram,
+    share_over,
+    write_counts,
+)
 from opscore_testbed.bench.common import SIZES, pct, writes_quiet
 from opscore_testbed.bench.cpu import CpuMeter
 from opscore_testbed.bench.drain import stack_pids
 from opscore_testbed.bench.ingestion import Sent, report_client, send_at_rate, send_report
+from opscore_testbed.bench.kube import BenchKube
 
 #: Request-path stages worth a line in the table (pprof node names, matched by prefix).
 STAGES = {
@@ -81,6 +90,9 @@ class Measured:
     patches: int  # Agent status PATCHes the API server served in it
     agents: int
     pprof: bytes
+    # One Agent status PATCH's latency in the window, as each side timed it.
+    server_latency: Buckets = field(default_factory=dict)  # kube-apiserver's own
+    client_latency: Buckets = field(default_factory=dict)  # the sidecar's, around the call
 
 
 async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
@@ -94,17 +106,40 @@ async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
                 await writes_quiet(bench.kube, quiet=2.0, within=120)
                 meter = CpuMeter(stack_pids(bench, stack))
                 before = await write_counts(bench.kube)
+                latency_before = await _patch_latencies(bench.kube, client)
                 meter.start()
                 started = time.monotonic()
+                span = max(1, int(seconds) - 1)
                 taken = asyncio.create_task(
-                    bench.kube.raw_bytes(f"/debug/pprof/profile?seconds={max(1, int(seconds) - 1)}")
+                    bench.kube.raw_bytes(f"/debug/pprof/profile?seconds={span}", within=span + 30)
                 )
                 results = await send_at_rate(client, agents, rate, seconds, heartbeats_only=False)
                 raw = await taken
                 window = time.monotonic() - started
                 cpu = meter.stop()
                 patches = (await write_counts(bench.kube) - before).by_resource["agents/status"]
-    return Measured(results, cpu, window, patches, len(agents), raw)
+                latency_after = await _patch_latencies(bench.kube, client)
+    server, client_side = (
+        histogram_delta(after, before)
+        for after, before in zip(latency_after, latency_before, strict=True)
+    )
+    return Measured(results, cpu, window, patches, len(agents), raw, server, client_side)
+
+
+async def _patch_latencies(kube: BenchKube, sidecar: httpx.AsyncClient) -> tuple[Buckets, Buckets]:
+    """The latency histograms of Agent status PATCHes so far: kube-apiserver's own
+    (`apiserver_request_duration_seconds`) and the sidecar's client-side one."""
+    server = parse_histogram(
+        await kube.raw_get("/metrics"),
+        "apiserver_request_duration_seconds",
+        {"verb": "PATCH", "resource": "agents", "subresource": "status"},
+    )
+    client = parse_histogram(
+        (await sidecar.get("/metrics")).text,
+        "opscore_kube_api_request_seconds",
+        {"verb": "patch_status"},
+    )
+    return server, client
 
 
 def table(m: Measured, rate: float, seconds: float, pprof: Path) -> list[str]:
@@ -124,11 +159,24 @@ def table(m: Measured, rate: float, seconds: float, pprof: Path) -> list[str]:
         "| --- | ---: |",
         *(f"| {name} | {used / m.window:.2f} |" for name, used in sorted(m.cpu.items())),
         "",
+        "| one Agent status PATCH, timed by | PATCHes | > 25 ms | > 50 ms | > 100 ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        _latency_row("kube-apiserver itself", m.server_latency),
+        _latency_row("the sidecar, around the call", m.client_latency),
+        "",
         "| kube-apiserver stage (cumulative) | share of its CPU |",
         "| --- | ---: |",
         *(f"| {label} | {share:.0f} % |" for label, share in _stages(pprof)),
         "",
     ]
+
+
+def _latency_row(who: str, buckets: Buckets) -> str:
+    total = buckets.get(float("inf"), 0.0)
+    if not total:
+        return f"| {who} | 0 | - | - | - |"
+    shares = " | ".join(f"{share_over(buckets, b) * 100:.1f} %" for b in (0.025, 0.05, 0.1))
+    return f"| {who} | {total:.0f} | {shares} |"
 
 
 def main(argv: list[str] | None = None) -> int:

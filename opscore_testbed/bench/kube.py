@@ -75,10 +75,12 @@ class BenchKube(KubeClient):
             raise _error_from(resp)
         return resp.text
 
-    async def raw_bytes(self, path: str) -> bytes:
-        """GET a non-resource path as bytes (e.g. /debug/pprof/profile, which takes as long
-        as its `seconds`: the streaming client has no read timeout)."""
-        resp = await self._streams.get(path, headers=self._auth())
+    async def raw_bytes(self, path: str, *, within: float = 10.0) -> bytes:
+        """GET a non-resource path as bytes, the answer due `within` seconds (e.g.
+        /debug/pprof/profile answers only after its `seconds`)."""
+        resp = await self._streams.get(
+            path, headers=self._auth(), timeout=httpx.Timeout(within, connect=5.0)
+        )
         if resp.status_code >= 400:
             raise _error_from(resp)
         return resp.content

@@ -36,6 +36,7 @@ def test_the_table_names_each_stage_once_by_its_share(mocker: MockerFixture) -> 
         patches=1000,
         agents=100,
         pprof=b"profile",
+        server_latency={0.025: 800, 0.05: 900, 0.1: 980, float("inf"): 1000},
     )
     lines = table(measured, 100, 10, Path("p.pprof"))
     text = "\n".join(lines)
@@ -45,5 +46,7 @@ def test_the_table_names_each_stage_once_by_its_share(mocker: MockerFixture) -> 
     assert "| read-modify-write to etcd | 56 % |" in text
     assert "| managedFields bookkeeping | 10 % |" in text
     assert "| Go garbage collector | 13 % |" in text
+    assert "| kube-apiserver itself | 1000 | 20.0 % | 10.0 % | 2.0 % |" in text
+    assert "| the sidecar, around the call | 0 | - | - | - |" in text  # none read
     assert "some/other" not in text
     assert text.index("PATCH handler") < text.index("Go garbage collector")  # by share
