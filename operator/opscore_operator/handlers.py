@@ -18,6 +18,7 @@ kopf's own listing is forgotten); kopf's events keep the caches current from the
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any, cast
@@ -61,6 +62,12 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     namespaces = watched_namespaces(sys.argv[1:])
     _runtime.start(namespaces)
     await _runtime.sync(namespaces)
+    # What exists now (kopf, the clients, pydantic's schemas, the synced caches: ~90k
+    # objects before any Workflow) lives as long as the process. Out of the collector's
+    # sight, a full collection no longer stops the event loop for ~45 ms in the middle of
+    # a report -> dispatch (the sidecar does the same, app.py). Cached bodies are plain
+    # dicts and lists, freed by their reference counts when replaced, frozen or not.
+    gc.freeze()
 
 
 @kopf.on.cleanup()
