@@ -26,6 +26,7 @@ from typing import Any
 from opscore_testbed.bench import report
 from opscore_testbed.bench.ceiling import b0_ceiling
 from opscore_testbed.bench.common import SIZES, Bench, Row, Sizes
+from opscore_testbed.bench.cpu import machine_ticks, steal_percent
 from opscore_testbed.bench.drain import b1_drain, b2_rate
 from opscore_testbed.bench.ingestion import b4_ingestion
 from opscore_testbed.bench.kube import BenchKube
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="opscore-bench-"))
     started = time.time()
     load_before = os.getloadavg()
+    ticks_before = machine_ticks()
     print(f"logs in {log_dir}", flush=True)
     sizes = SIZES[args.size]
     if args.b5_objects:
@@ -210,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         # Other work on the machine skews wall-clock figures: the 1/5/15-minute load.
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
+        # On a VM the hypervisor may run others on "our" cores: figures of a run with
+        # much stolen time are slower than the code.
+        "cpu_steal_pct": steal_percent(ticks_before, machine_ticks()),
         "repeats": sizes.repeats,
     }
     report.save(args.out, rows, meta)

@@ -45,3 +45,18 @@ def ms_per_step(used: dict[str, float], steps: int) -> dict[str, float]:
         f"cpu_{name}_ms_per_step": round(seconds * 1000 / steps, 2)
         for name, seconds in used.items()
     }
+
+
+def machine_ticks(stat: str | None = None) -> tuple[int, int]:
+    """(all CPU ticks, stolen ticks) of the whole machine so far, from /proc/stat's `cpu`
+    line: on a VM, time the hypervisor gave to others while this one wanted to run."""
+    text = stat if stat is not None else Path("/proc/stat").read_text()
+    line = next(row for row in text.splitlines() if row.startswith("cpu "))
+    ticks = [int(value) for value in line.split()[1:9]]  # user .. steal; guest is in user
+    return sum(ticks), ticks[7]
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time stolen between two `machine_ticks()` readings."""
+    total = after[0] - before[0]
+    return round((after[1] - before[1]) * 100 / total, 2) if total > 0 else 0.0

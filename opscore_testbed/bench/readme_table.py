@@ -186,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         f"Measured {meta.get('started', '?')} on {meta.get('machine', '?')}, "
-        f"load before {meta.get('load_before')}: `{meta.get('command', '?')}` "
+        f"load before {meta.get('load_before')}, CPU stolen by the hypervisor "
+        f"{meta.get('cpu_steal_pct', '?')} %: `{meta.get('command', '?')}` "
         f"({meta.get('duration_s', '?')} s)."
     )
     return 0

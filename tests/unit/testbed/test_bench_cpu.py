@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from opscore_testbed.bench.cpu import CpuMeter, cpu_seconds, ms_per_step
+from opscore_testbed.bench.cpu import (
+    CpuMeter,
+    cpu_seconds,
+    machine_ticks,
+    ms_per_step,
+    steal_percent,
+)
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < 30: pass"
 
@@ -54,3 +60,20 @@ def test_ms_per_step_names_each_process() -> None:
         "cpu_operator_ms_per_step": 2.0,
         "cpu_kube-apiserver_ms_per_step": 5.0,
     }
+
+
+PROC_STAT = """cpu  1000 50 400 8000 30 0 20 500 0 0
+cpu0 500 25 200 4000 15 0 10 250 0 0
+intr 123
+"""
+
+
+def test_the_machines_stolen_share_is_its_steal_ticks_over_all_ticks() -> None:
+    before = machine_ticks(PROC_STAT)
+    assert before == (1000 + 50 + 400 + 8000 + 30 + 0 + 20 + 500, 500)
+    after = (before[0] + 1000, before[1] + 100)
+    assert steal_percent(before, after) == 10.0
+    assert steal_percent(before, before) == 0.0  # no time passed: no share
+    total, stolen = machine_ticks()  # this machine's own /proc/stat reads
+    assert total > 0
+    assert 0 <= stolen <= total
