@@ -3,6 +3,9 @@ verdicts computed against issue 20's targets, and `n/a` for what did not run."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from opscore_testbed.bench.readme_table import table
 
 
@@ -50,3 +53,15 @@ def test_the_durable_b4_row_is_not_the_heartbeats_row() -> None:
     text = table({"scenarios": rows})
     assert "120 reports/s" in line(text, "B4: 100 agents")
     assert "900 reports/s" in line(text, "B4: heartbeats")
+
+
+def test_the_readmes_table_is_the_one_the_committed_results_print() -> None:
+    """The README promises its table is printed from bench/results/latest.json: a run
+    committed without the table, or a table edited by hand, fails here."""
+    root = Path(__file__).resolve().parents[3]
+    results = json.loads((root / "bench" / "results" / "latest.json").read_text())
+    readme = (root / "README.md").read_text()
+    assert table(results) in readme, (
+        "README.md's table is not what bench/results/latest.json prints: paste the output "
+        "of `python -m opscore_testbed.bench.readme_table bench/results/latest.json`"
+    )
