@@ -110,3 +110,14 @@ def share_over(buckets: Buckets, bound: float) -> float:
     if total <= 0:
         return 0.0
     return 1.0 - buckets[bound] / total
+
+
+async def apiserver_latency(kube: BenchKube, *, verb: str, resource: str) -> Buckets:
+    """kube-apiserver's own latency histogram of `verb` requests on `resource`
+    ("agents/status") so far, over every code (subtract two readings for a window's)."""
+    kind, _, subresource = resource.partition("/")
+    return parse_histogram(
+        await kube.raw_get("/metrics"),
+        "apiserver_request_duration_seconds",
+        {"verb": verb, "resource": kind, "subresource": subresource},
+    )

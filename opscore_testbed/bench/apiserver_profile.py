@@ -25,6 +25,7 @@ import httpx
 from opscore_testbed.bench.__main__ import RESULTS, fresh_bench
 from opscore_testbed.bench.apimetrics import (
     Buckets,
+    apiserver_latency,
     histogram_delta,
     parse_histogram,
     share_over,
@@ -129,11 +130,7 @@ async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
 async def _patch_latencies(kube: BenchKube, sidecar: httpx.AsyncClient) -> tuple[Buckets, Buckets]:
     """The latency histograms of Agent status PATCHes so far: kube-apiserver's own
     (`apiserver_request_duration_seconds`) and the sidecar's client-side one."""
-    server = parse_histogram(
-        await kube.raw_get("/metrics"),
-        "apiserver_request_duration_seconds",
-        {"verb": "PATCH", "resource": "agents", "subresource": "status"},
-    )
+    server = await apiserver_latency(kube, verb="PATCH", resource="agents/status")
     client = parse_histogram(
         (await sidecar.get("/metrics")).text,
         "opscore_kube_api_request_seconds",

@@ -4,8 +4,14 @@ observations by subtraction, and the share above a bound."""
 from __future__ import annotations
 
 import pytest
+from pytest_mock import MockerFixture
 
-from opscore_testbed.bench.apimetrics import histogram_delta, parse_histogram, share_over
+from opscore_testbed.bench.apimetrics import (
+    apiserver_latency,
+    histogram_delta,
+    parse_histogram,
+    share_over,
+)
 
 FAMILY = "apiserver_request_duration_seconds"
 
@@ -58,3 +64,13 @@ def test_a_window_is_the_difference_of_two_readings_and_its_tail_a_share() -> No
 def test_no_observations_is_no_tail() -> None:
     assert share_over({}, 0.1) == 0.0
     assert parse_histogram(METRICS, "no_such_family", {}) == {}
+
+
+async def test_the_api_servers_latency_is_read_for_one_verb_and_subresource(
+    mocker: MockerFixture,
+) -> None:
+    kube = mocker.Mock()
+    kube.raw_get = mocker.AsyncMock(return_value=METRICS)
+    buckets = await apiserver_latency(kube, verb="PATCH", resource="agents/status")
+    kube.raw_get.assert_awaited_once_with("/metrics")
+    assert buckets == {0.025: 90, 0.05: 100, 0.1: 108, float("inf"): 110}
