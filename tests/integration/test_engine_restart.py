@@ -37,11 +37,20 @@ def stack_options(request: pytest.FixtureRequest) -> StackOptions:
         StackOptions(
             agents=("alpha:work", "beta:work", "gamma:work"),
             task_seconds=1.0,
-            # A kill between a dispatch's status write and its POST (the window in
-            # docs/reliability.md) leaves that attempt to its timeout: keep it short, so
-            # such a run ends here instead of after the 1 h default.
-            operator_env={"OPSCORE_DEFAULT_STEP_TIMEOUT_SECONDS": "15"},
         ),
+    )
+
+
+def _step(name: str) -> dict[str, Any]:
+    """A kill between a dispatch's status write and its POST (the window in
+    docs/reliability.md) leaves that attempt to its timeout, and the step fails `TimedOut`
+    unless it may retry: as the docs advise, every step sets both, the timeout well above
+    the simulator's 1 s task, so only an attempt that never left can time out."""
+    return step(
+        name,
+        capabilities=["work"],
+        timeoutSeconds=10,
+        retries={"limit": 1, "backoffSeconds": 0},
     )
 
 
@@ -59,7 +68,7 @@ def test_sigkill_mid_run_loses_no_step_and_dispatches_no_attempt_twice(
     agents_ready(stack, ("alpha", "beta", "gamma"))
     apply(
         stack,
-        *(workflow(name, *(step(s, capabilities=["work"]) for s in STEPS)) for name in WORKFLOWS),
+        *(workflow(name, *(_step(s) for s in STEPS)) for name in WORKFLOWS),
     )
 
     def mid_run() -> bool:
@@ -105,3 +114,40 @@ def test_sigkill_mid_run_loses_no_step_and_dispatches_no_attempt_twice(
 def _attempt_id(task_id: str, attempt: int) -> str:
     """The task id of `attempt` of the same step (`<uid>:<step>:<generation>:<attempt>`)."""
     return f"{task_id.rsplit(':', 1)[0]}:{attempt}"
+
+
+CRASH_BEFORE_SECOND_POST = StackOptions(
+    agents=("alpha:work",),
+    task_seconds=0.2,
+    operator_env={"OPSCORE_FAULTPOINTS": "operator.dispatch.before_post=crash@2"},
+)
+
+
+@pytest.mark.parametrize("stack_options", [CRASH_BEFORE_SECOND_POST], indirect=True)
+def test_a_crash_between_the_status_write_and_the_post_costs_one_timeout_never_a_duplicate(
+    stack: OpsCoreStack,
+) -> None:
+    """The window itself, hit on purpose (the fault point, not a lucky kill): the second
+    dispatch's `Running` + task id is stored and the process dies before the POST. The new
+    operator does not re-send that id; the attempt times out and runs under a new one."""
+    agents_ready(stack, ("alpha",))
+    apply(stack, workflow("window", _step("first"), _step("second")))
+    operator = stack.operator
+    assert operator is not None
+    wait_until(lambda: operator.returncode is not None, timeout=60, interval=0.1, what="the crash")
+    stack.options.operator_env = {}
+    stack.start_operator()
+
+    def finished() -> bool:
+        found = _all(stack).get("window")
+        return found is not None and kv.phase(found) in FINISHED
+
+    wait_until(finished, timeout=60, interval=0.2, what="the run to finish")
+    run = _all(stack)["window"]
+    assert kv.phase(run) == "Succeeded", run.get("status")
+    second = steps_of(run)["second"]
+    assert second["attempt"] == 2, second
+    counts = stack.sim_tasks()
+    assert counts.get(_attempt_id(second["taskId"], 1)) is None, "the lost attempt never left"
+    assert counts.get(second["taskId"]) == 1
+    assert sum(counts.values()) == 2, counts
