@@ -2,7 +2,7 @@
 
 Why not the official client: its calls are blocking, and the report -> next dispatch path
 must not wait on a thread pool. Why not kopf's: it is private. This one does only what
-Ops-Core needs (get, list, create, merge-patch, delete, events) with a rate limit,
+Ops-Core needs (get, list, watch, create, merge-patch, delete, events) with a rate limit,
 Retry-After, bounded retries and a Prometheus counter per verb and code.
 """
 
@@ -26,6 +26,7 @@ from opscore_kube.errors import KubeApiError, Unavailable, error_for
 from opscore_kube.ratelimit import TokenBucket
 from opscore_kube.resources import Resource
 from opscore_kube.transport import AiohttpTransport
+from opscore_kube.watch import WatchStream
 
 logger = logging.getLogger("opscore.kube")
 
@@ -87,6 +88,7 @@ class KubeClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
             headers=headers,
         )
+        self._watches = WatchStream(connection, user_agent=user_agent)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: Any) -> Self:
@@ -94,6 +96,7 @@ class KubeClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._watches.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -126,19 +129,42 @@ class KubeClient:
     ) -> AsyncIterator[builtins.list[Body]]:
         """The collection in pages of `limit` items (`continue` tokens), so a large one is
         never held as one response. Items get `apiVersion` and `kind`, as a GET gives."""
-        params: dict[str, str] = {"limit": str(limit)}
+        token: str | None = None
         while True:
-            page = await self._request("GET", resource.path(namespace), verb="list", params=params)
-            kind = str(page.get("kind", "")).removesuffix("List")
-            items: builtins.list[Body] = page.get("items") or []
-            for item in items:
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", kind)
-            yield items
+            page = await self.list_page(resource, namespace, limit=limit, continue_token=token)
+            yield page["items"]
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
-            params = {"limit": str(limit), "continue": str(token)}
+
+    async def list_page(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        limit: int = 500,
+        continue_token: str | None = None,
+    ) -> Body:
+        """One page of the collection, as the API server sent it (`metadata` holds the
+        `continue` token and the list's `resourceVersion`, where a watch can start). Items
+        get `apiVersion` and `kind`, as a GET gives."""
+        params = {"limit": str(limit)}
+        if continue_token:
+            params["continue"] = continue_token
+        page = await self._request("GET", resource.path(namespace), verb="list", params=params)
+        kind = str(page.get("kind", "")).removesuffix("List")
+        items: builtins.list[Body] = page.get("items") or []
+        for item in items:
+            item.setdefault("apiVersion", resource.api_version)
+            item.setdefault("kind", kind)
+        page["items"] = items
+        return page
+
+    def watch(
+        self, resource: Resource, namespace: str | None, resource_version: str
+    ) -> AsyncIterator[tuple[str, Body]]:
+        """The collection's changes after `resource_version` (see `watch.py`)."""
+        return self._watches.events(resource, namespace, resource_version)
 
     async def create(self, resource: Resource, namespace: str | None, body: Body) -> Body:
         return await self._request("POST", resource.path(namespace), verb="create", json=body)

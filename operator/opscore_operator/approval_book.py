@@ -42,6 +42,10 @@ class ApprovalBook:
     def __len__(self) -> int:
         return len(self._workflow_of)
 
+    def keys(self) -> list[Key]:
+        """The Approvals held, by (namespace, name)."""
+        return list(self._workflow_of)
+
     def note(self, event_type: str | None, body: dict[str, Any]) -> Key | None:
         """Take in a watch event; returns the Workflow it concerns (to wake), if any."""
         key = key_of(body)

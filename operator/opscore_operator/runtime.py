@@ -1,5 +1,5 @@
 """Everything the operator holds while it runs, wired together, and how watch events
-feed it. Kopf delivers the events (see `handlers.py`); this decides whom to wake."""
+feed it. Its informers deliver the events (`informer.py`); this decides whom to wake."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -21,6 +21,7 @@ from opscore_kube import (
     WORKFLOWS,
     KubeApiError,
     KubeClient,
+    Resource,
 )
 from opscore_logic.registration import agent_id_of
 from opscore_logic.workflow_model import WorkflowPhase, WorkflowStatus
@@ -39,7 +40,7 @@ from opscore_operator.agentkit_marks import (
 from opscore_operator.approval_book import ApprovalBook
 from opscore_operator.discovery import AgentKitPoller
 from opscore_operator.events import EventRecorder
-from opscore_operator.initial_sync import InitialSync
+from opscore_operator.informer import Deliver, Informer
 from opscore_operator.leadership import ElectionConfig, LeaderElector
 from opscore_operator.ledger import Ledger
 from opscore_operator.run_spans import RunSpans
@@ -142,10 +143,9 @@ class Runtime:
                     "polling AgentKit stays off (it needs a namespace to create Agents in)"
                 )
         self._tasks: list[asyncio.Task[None]] = []
-        # Set once the initial listings are in the caches (see initial_sync.py): no
+        # Set once the informers' first listings are in the caches (see `sync`): no
         # reconcile runs before, so none decides from half the picture.
         self.synced = asyncio.Event()
-        self.initial_sync = InitialSync(self.kube)
         # Set while this process may act: at once without leader election, else while it
         # holds the Lease. A standby lists and watches like a leader (its caches stay
         # warm, its queues fill) but no worker runs, so it writes and sends nothing.
@@ -289,28 +289,44 @@ class Runtime:
         await self.acting.wait()
         await work()
 
-    async def sync(self, namespaces: list[str | None], retry_after: float = 2.0) -> None:
-        """List templates, Workflows and Agents in `namespaces` into the caches (the
-        ledger adopts the tasks in flight on the way), then let the workers start. An
-        API server that does not answer is asked again until it does (listing twice is
-        harmless: the handlers are level-based)."""
-        kinds = [
-            (WORKFLOW_TEMPLATES, self.on_template),
-            (WORKFLOWS, self.on_workflow),
-            (AGENTS, self.on_agent),
-            (WORKFLOW_SCHEDULES, self.on_schedule),
-            (APPROVALS, self.on_approval),
+    def informers(self, namespaces: list[str | None]) -> list[Informer]:
+        """One per watched kind and namespace, templates first (a Workflow's first pass
+        may need its template)."""
+        kinds: list[tuple[Resource, Deliver, Callable[[], Iterable[Key]]]] = [
+            (WORKFLOW_TEMPLATES, self.on_template, self.templates.snapshot_keys),
+            (WORKFLOWS, self.on_workflow, self.workflows.snapshot_keys),
+            (AGENTS, self.on_agent, self.agents.snapshot_keys),
+            (WORKFLOW_SCHEDULES, self.on_schedule, self.schedules.snapshot_keys),
+            (APPROVALS, self.on_approval, self.approvals.keys),
         ]
-        while True:
-            try:
-                await self.initial_sync.list_all(kinds, namespaces)
-            except KubeApiError as exc:
-                logger.warning("initial listing failed (%s); retrying in %.0fs", exc, retry_after)
-                await asyncio.sleep(retry_after)
-            else:
-                break
+        return [
+            Informer(self.kube, resource, namespace, deliver, known)
+            for resource, deliver, known in kinds
+            for namespace in namespaces
+        ]
+
+    async def sync(self, namespaces: list[str | None], retry_after: float = 2.0) -> None:
+        """The informers' first listing, every kind in `namespaces` into the caches (the
+        ledger adopts the tasks in flight on the way), then their watches, and only then
+        the workers: no reconcile decides from half the picture (a restarted operator
+        that reconciled one workflow before it had seen the others would give their busy
+        agents a second task). An API server that does not answer is asked again until it
+        does (listing twice is harmless: the handlers are level-based)."""
+        started: list[tuple[Informer, str]] = []
+        for informer in self.informers(namespaces):
+            while True:
+                try:
+                    started.append((informer, await informer.list()))
+                except KubeApiError as exc:
+                    logger.warning(
+                        "initial listing failed (%s); retrying in %.0fs", exc, retry_after
+                    )
+                    await asyncio.sleep(retry_after)
+                else:
+                    break
+        for informer, version in started:
+            self._tasks.append(asyncio.create_task(informer.run(version), name=repr(informer)))
         self.caches_synced()
-        self._tasks.append(asyncio.create_task(self.initial_sync.sweep(), name="sync-sweep"))
 
     def caches_synced(self) -> None:
         """The initial listings of Workflows, Agents and templates are in the caches."""

@@ -1,27 +1,23 @@
-"""The benchmark's view of the API server: Ops-Core's client plus watches and `/metrics`.
+"""The benchmark's view of the API server: Ops-Core's client plus `/metrics` and pprof.
 
-The operator and the sidecar never watch through `opscore_kube` (kopf does their watching)
-and never read non-resource paths, so these two reads live here, with the code that
-measures, not in production code. Watches are streams that never end, so they get their
-own httpx pool (httpcore streams responses) instead of the client's aiohttp one.
+The operator and the sidecar never read non-resource paths, so these reads live here,
+with the code that measures, not in production code.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from opscore_kube import Connection, KubeApiError, KubeClient, Resource, load_connection
+from opscore_kube import Connection, KubeApiError, KubeClient, load_connection
 from opscore_kube.errors import error_for
 
 Body = dict[str, Any]
 
 
 class BenchKube(KubeClient):
-    """`KubeClient` with `watch` and `raw_get`; errors are the same `KubeApiError` classes."""
+    """`KubeClient` with `raw_get` and `raw_bytes`; errors are the same `KubeApiError` classes."""
 
     def __init__(self, connection: Connection, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
@@ -41,32 +37,6 @@ class BenchKube(KubeClient):
     async def aclose(self) -> None:
         await super().aclose()
         await self._streams.aclose()
-
-    async def watch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        *,
-        resource_version: str | None = None,
-        timeout_seconds: int = 300,
-    ) -> AsyncIterator[Body]:
-        """Yield watch events ({type, object}) until the server ends the stream."""
-        params = {"watch": "1", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "1"}
-        if resource_version:
-            params["resourceVersion"] = resource_version
-        async with self._streams.stream(
-            "GET",
-            resource.path(namespace),
-            params=params,
-            headers=self._auth(),
-            timeout=httpx.Timeout(None, connect=5.0),
-        ) as resp:
-            if resp.status_code >= 400:
-                await resp.aread()
-                raise _error_from(resp)
-            async for line in resp.aiter_lines():
-                if line:
-                    yield json.loads(line)
 
     async def raw_get(self, path: str) -> str:
         """GET a non-resource path (e.g. /metrics) as text (one try, no retries)."""

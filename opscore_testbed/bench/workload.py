@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from opscore_kube import WORKFLOWS, KubeApiError
 from opscore_testbed.bench.kube import BenchKube
@@ -101,17 +101,11 @@ class CompletionWatcher:
                     for item in listing.get("items", []):
                         self._see(item)
                     version = listing["metadata"]["resourceVersion"]
-                async for event in self.kube.watch(
-                    WORKFLOWS, self.namespace, resource_version=version
-                ):
-                    obj = event.get("object", {})
-                    if event.get("type") == "ERROR":
-                        version = None
-                        break
+                async for kind, obj in self.kube.watch(WORKFLOWS, self.namespace, version):
                     version = obj.get("metadata", {}).get("resourceVersion", version)
-                    if event.get("type") in ("ADDED", "MODIFIED"):
+                    if kind in ("ADDED", "MODIFIED"):
                         self._see(obj)
-            except (KubeApiError, httpx.HTTPError):
+            except (KubeApiError, aiohttp.ClientError, TimeoutError, ValueError):
                 # The API server may be down (the fault suite stops it): list again later.
                 version = None
                 await asyncio.sleep(0.2)

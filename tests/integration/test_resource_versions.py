@@ -44,9 +44,9 @@ async def _writes_and_their_watch(
         events: list[dict[str, Any]] = []
 
         async def collect() -> None:
-            async for event in kube.watch(WORKFLOWS, namespace, resource_version=start):
-                if event.get("type") in ("ADDED", "MODIFIED"):
-                    events.append(event["object"])
+            async for kind, obj in kube.watch(WORKFLOWS, namespace, start):
+                if kind in ("ADDED", "MODIFIED"):
+                    events.append(obj)
                 if len(events) == len(answers):
                     return
 
