@@ -42,6 +42,7 @@ HIGHER_IS_BETTER = {
     "steps_per_s",
     "max_sustained_workflows_per_min",
     "max_reports_per_s_at_p99_le_100ms",
+    "durable_reports_per_s_at_max",
 }
 LOWER_IS_BETTER = {
     "api_writes_per_step",

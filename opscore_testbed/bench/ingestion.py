@@ -19,6 +19,9 @@ from opscore_testbed.stack import OpsCoreStack
 #: The latency a rate must keep to pass: p99 of the sidecar's answer, send to response.
 P99_BOUND_MS = 100.0
 
+#: The states the sidecar answers only once stored (one Agent status write each).
+DURABLE = frozenset({"idle", "error"})
+
 #: One report sent: (seconds from send to response, HTTP status or 0, the state sent).
 Sent = tuple[float, int, str]
 
@@ -50,19 +53,27 @@ async def b4_ingestion(
                 )
                 elapsed = time.monotonic() - start
                 lat = [latency for latency, code, _ in sent if code == 202]
+                durable = [
+                    latency for latency, code, state in sent if code == 202 and state in DURABLE
+                ]
                 errors = sum(1 for _, code, _ in sent if code != 202)
                 step = {
                     "offered_per_s": rate,
                     "accepted_per_s": round(len(lat) / elapsed, 1),
                     "p50_ms": round(pct(lat, 50) * 1000, 1),
                     "p99_ms": round(pct(lat, 99) * 1000, 1),
+                    "durable_per_s": round(len(durable) / elapsed, 1),
+                    "durable_p99_ms": round(pct(durable, 99) * 1000, 1) if durable else None,
                     "errors": errors,
                 }
                 steps.append(step)
                 bench.series[f"{tag}_{int(rate)}_ms"] = [x * 1000 for x in lat]
                 # A failed probe's queued writes must not land in the next probe's window.
                 await writes_quiet(bench.kube, quiet=1.0, within=60)
-                passed = step["p99_ms"] <= P99_BOUND_MS and not errors
+                # The bound holds for every report, and for the durable ones on their own
+                # (they wait for their write: the slower half).
+                worst = max(step["p99_ms"], step["durable_p99_ms"] or 0.0)
+                passed = worst <= P99_BOUND_MS and not errors
                 if passed and (best is None or rate > best["offered_per_s"]):
                     best = step
                 return passed
@@ -78,6 +89,10 @@ async def b4_ingestion(
         else [f"even {low}/s missed p99 <= {P99_BOUND_MS:.0f} ms (or had errors)"],
         "max_reports_per_s_at_p99_le_100ms": rate,
         "p99_ms_at_max": best["p99_ms"] if best else None,
+        # What issue 20's target counts: the `idle` reports alone (half the mix), each one
+        # Agent status write before its answer, and their own p99.
+        "durable_reports_per_s_at_max": best["durable_per_s"] if best else 0.0,
+        "durable_p99_ms_at_max": best["durable_p99_ms"] if best else None,
         "vs_b0_ceiling": round(rate / ceiling, 2) if ceiling and rate else None,
         "agents": len(agents),
         "search_capped": found.capped,

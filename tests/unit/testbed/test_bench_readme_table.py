@@ -55,6 +55,20 @@ def test_the_durable_b4_row_is_not_the_heartbeats_row() -> None:
     assert "900 reports/s" in line(text, "B4: heartbeats")
 
 
+def test_b4s_target_counts_the_durable_reports_not_the_whole_mix() -> None:
+    """Half of B4's reports are heartbeats: 300 reports/s in all is 150 durable ones."""
+    row = {
+        "scenario": "B4 ingestion",
+        "max_reports_per_s_at_p99_le_100ms": 300,
+        "durable_reports_per_s_at_max": 150,
+        "durable_p99_ms_at_max": 80.0,
+    }
+    text = line(table({"scenarios": [row]}), "B4: 100 agents")
+    assert "all 300 reports/s" in text
+    assert "of which durable 150/s" in text
+    assert "durable >= 250/s: **missed**" in text
+
+
 def test_the_readmes_table_is_the_one_the_committed_results_print() -> None:
     """The README promises its table is printed from bench/results/latest.json: a run
     committed without the table, or a table edited by hand, fails here."""
