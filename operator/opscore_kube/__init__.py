@@ -2,7 +2,7 @@
 
 from opscore_kube.client import KubeClient
 from opscore_kube.connection import Connection, load_connection
-from opscore_kube.errors import Conflict, Invalid, KubeApiError, NotFound, Unavailable
+from opscore_kube.errors import Conflict, Gone, Invalid, KubeApiError, NotFound, Unavailable
 from opscore_kube.resources import (
     AGENTS,
     APPROVALS,
@@ -28,6 +28,7 @@ __all__ = [
     "WORKFLOW_TRIGGERS",
     "Conflict",
     "Connection",
+    "Gone",
     "Invalid",
     "KubeApiError",
     "KubeClient",

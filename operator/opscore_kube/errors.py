@@ -25,6 +25,11 @@ class Invalid(KubeApiError):
     """422 (or 400): the API server rejected the object; `message` says why."""
 
 
+class Gone(KubeApiError):
+    """410: a watch's resourceVersion is older than the API server keeps; only a new LIST
+    can go on from there."""
+
+
 class Unavailable(KubeApiError):
     """The API server could not be reached or answered 5xx/429 past our retries."""
 
@@ -37,6 +42,8 @@ def error_for(status: int, reason: str, message: str) -> KubeApiError:
         return Conflict(status, reason, message)
     if status in (400, 422):
         return Invalid(status, reason, message)
+    if status == 410:
+        return Gone(status, reason or "Expired", message)
     if status == 0 or status == 429 or status >= 500:
         return Unavailable(status, reason, message)
     return KubeApiError(status, reason, message)

@@ -7,7 +7,7 @@ connection per open watch, outside the request pool's limit) and yields each eve
 line arrives. Lines are split here, not by aiohttp's `readline`, whose buffer limit (64 KiB
 by default) a Workflow with a long status would pass.
 
-What a caller must handle: `Gone` (410: the version is older than the API server keeps;
+What a caller must handle: `errors.Gone` (410: the version is older than the API server keeps;
 list again), `KubeApiError` for any other error answer or `ERROR` event, and
 `aiohttp.ClientError` / `TimeoutError` when the connection breaks. A response that simply
 ends (the server's timeout) ends the iteration; the caller watches again from the last
@@ -34,10 +34,6 @@ Body = dict[str, Any]
 #: minute, so only a dead connection is that quiet).
 WATCH_SECONDS = 300
 SILENCE_GRACE_SECONDS = 30
-
-
-class Gone(KubeApiError):
-    """410: the watch's resourceVersion is too old; only a new LIST can go on from here."""
 
 
 class WatchStream:
@@ -107,19 +103,13 @@ def _event(event: Body) -> tuple[str, Body]:
     obj: Body = event.get("object") or {}
     if kind == "ERROR":  # a Status object: the watch cannot go on
         status = int(obj.get("code") or 500)
-        raise _status_error(status, str(obj.get("reason", "")), str(obj.get("message", "")))
+        raise error_for(status, str(obj.get("reason", "")), str(obj.get("message", "")))
     return kind, obj
 
 
 def _error(status: int, text: str) -> KubeApiError:
     try:
         body = json.loads(text)
-        return _status_error(status, str(body.get("reason", "")), str(body.get("message", "")))
+        return error_for(status, str(body.get("reason", "")), str(body.get("message", "")))
     except (ValueError, AttributeError):
-        return _status_error(status, "", text[:500])
-
-
-def _status_error(status: int, reason: str, message: str) -> KubeApiError:
-    if status == 410:
-        return Gone(status, reason or "Expired", message)
-    return error_for(status, reason, message)
+        return error_for(status, "", text[:500])

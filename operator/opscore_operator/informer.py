@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 
 from opscore_kube import KubeApiError, KubeClient
+from opscore_kube.errors import Gone
 from opscore_kube.resources import Resource
-from opscore_kube.watch import Gone
 from opscore_operator.store import Key, key_of
 
 logger = logging.getLogger("opscore.informer")

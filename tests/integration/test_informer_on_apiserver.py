@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from opscore_kube import WORKFLOWS, KubeClient
-from opscore_kube.watch import Gone
+from opscore_kube.errors import Gone
 from opscore_operator.informer import Informer
 from opscore_testbed.controlplane import ControlPlane
 

@@ -12,8 +12,8 @@ import pytest
 from pytest_mock import MockerFixture
 
 from opscore_kube import AGENTS
+from opscore_kube.errors import Gone
 from opscore_kube.resources import Resource
-from opscore_kube.watch import Gone
 from opscore_operator import informer as informer_module
 from opscore_operator.informer import Informer
 
