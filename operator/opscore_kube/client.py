@@ -17,15 +17,14 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
 
-import httpx
 from prometheus_client import Counter, Histogram
 
 from opscore_kube import faults
 from opscore_kube.connection import Connection, load_connection
 from opscore_kube.errors import KubeApiError, Unavailable, error_for
+from opscore_kube.exchange import AiohttpExchange, Answer, DeliveryError
 from opscore_kube.ratelimit import TokenBucket
 from opscore_kube.resources import Resource
-from opscore_kube.transport import AiohttpTransport
 from opscore_kube.watch import WatchStream
 
 logger = logging.getLogger("opscore.kube")
@@ -72,21 +71,18 @@ class KubeClient:
         self._conn = connection
         self._bucket = TokenBucket(rate=qps, burst=burst)
         self._max_retries = max_retries
-        headers = {"User-Agent": user_agent, "Accept": "application/json"}
-        # Requests go through aiohttp's pool (see `transport`): every write of the
+        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        # Requests go straight onto aiohttp's pool (see `exchange`): every write of the
         # heartbeat path is one of these. Connections stay open (the API server keeps
         # idle ones for 90 s), so a burst does not pay a TLS handshake per request.
-        self._http = httpx.AsyncClient(
-            base_url=connection.server,
-            transport=faults.wrap(  # the test bed's seam (F10); itself when unset
-                AiohttpTransport(
-                    max_connections=MAX_CONNECTIONS,
-                    keepalive_timeout=KEEPALIVE_SECONDS,
-                    ssl_context=connection.ssl_context,
-                )
-            ),
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            headers=headers,
+        self._http = faults.wrap(  # the test bed's seam (F10); the exchange itself when unset
+            AiohttpExchange(
+                connection.server,
+                ssl_context=connection.ssl_context,
+                max_connections=MAX_CONNECTIONS,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                timeout=timeout,
+            )
         )
         self._watches = WatchStream(connection, user_agent=user_agent)
 
@@ -167,7 +163,13 @@ class KubeClient:
         return self._watches.events(resource, namespace, resource_version)
 
     async def create(self, resource: Resource, namespace: str | None, body: Body) -> Body:
-        return await self._request("POST", resource.path(namespace), verb="create", json=body)
+        return await self._request(
+            "POST",
+            resource.path(namespace),
+            verb="create",
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
 
     async def patch(
         self,
@@ -184,7 +186,7 @@ class KubeClient:
             "PATCH",
             path,
             verb="patch_status" if status else "patch",
-            content=json.dumps(patch).encode(),
+            body=json.dumps(patch).encode(),
             headers={"Content-Type": "application/merge-patch+json"},
         )
 
@@ -205,7 +207,7 @@ class KubeClient:
             "PATCH",
             path,
             verb="patch_status" if status else "patch",
-            content=json.dumps(list(operations)).encode(),
+            body=json.dumps(list(operations)).encode(),
             headers={"Content-Type": "application/json-patch+json"},
         )
 
@@ -229,7 +231,7 @@ class KubeClient:
                 "DELETE",
                 resource.path(namespace, name),
                 verb="delete",
-                content=json.dumps(body).encode(),
+                body=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"},
             )
         return await self._request("DELETE", resource.path(namespace, name), verb="delete")
@@ -237,10 +239,15 @@ class KubeClient:
     async def readyz(self) -> bool:
         """True when the API server answers /readyz with 200 (one try, no retries)."""
         try:
-            resp = await self._http.get("/readyz", headers=self._auth_headers(), timeout=2.0)
-        except httpx.HTTPError:
+            resp = await self._http.send(
+                "GET",
+                "/readyz",
+                headers={**self._headers, **self._auth_headers()},
+                read_timeout=2.0,
+            )
+        except DeliveryError:
             return False
-        return resp.status_code == 200
+        return resp.status == 200
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -248,34 +255,44 @@ class KubeClient:
         auth = self._conn.auth_header()
         return {"Authorization": auth} if auth else {}
 
-    async def _request(self, method: str, path: str, *, verb: str, **kwargs: Any) -> Body:
-        extra_headers: dict[str, str] = kwargs.pop("headers", {})
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Body:
         attempt = 0
         while True:
             attempt += 1
             await self._bucket.acquire()
             started = time.perf_counter()
             try:
-                resp = await self._http.request(
-                    method, path, headers={**self._auth_headers(), **extra_headers}, **kwargs
+                resp = await self._http.send(
+                    method,
+                    path,
+                    params=params,
+                    headers={**self._headers, **self._auth_headers(), **(headers or {})},
+                    body=body,
                 )
-            except httpx.TransportError as exc:
+            except DeliveryError as exc:
                 API_REQUESTS.labels(verb, "error").inc()
                 if attempt > self._max_retries:
                     raise Unavailable(0, "Unreachable", f"{method} {path}: {exc!r}") from exc
                 await asyncio.sleep(_backoff(attempt))
                 continue
             API_LATENCY.labels(verb).observe(time.perf_counter() - started)
-            API_REQUESTS.labels(verb, str(resp.status_code)).inc()
-            if resp.status_code < 400:
+            API_REQUESTS.labels(verb, str(resp.status)).inc()
+            if resp.status < 400:
                 return resp.json() if resp.content else {}
-            if resp.status_code in _RETRYABLE and attempt <= self._max_retries:
+            if resp.status in _RETRYABLE and attempt <= self._max_retries:
                 delay = _retry_after(resp) or _backoff(attempt)
-                if resp.status_code == 429:
+                if resp.status == 429:
                     self._bucket.pause(delay)
-                logger.debug(
-                    "retrying %s %s after %s in %.2fs", verb, path, resp.status_code, delay
-                )
+                logger.debug("retrying %s %s after %s in %.2fs", verb, path, resp.status, delay)
                 await asyncio.sleep(delay)
                 continue
             raise _error_from(resp)
@@ -285,7 +302,7 @@ def _backoff(attempt: int) -> float:
     return float(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
+def _retry_after(resp: Answer) -> float | None:
     value = resp.headers.get("Retry-After")
     if value is None:
         return None
@@ -295,11 +312,11 @@ def _retry_after(resp: httpx.Response) -> float | None:
         return None
 
 
-def _error_from(resp: httpx.Response) -> KubeApiError:
+def _error_from(resp: Answer) -> KubeApiError:
     try:
         status_body = resp.json()
-        reason = str(status_body.get("reason", resp.reason_phrase))
+        reason = str(status_body.get("reason", resp.reason))
         message = str(status_body.get("message", resp.text))
-    except ValueError:
-        reason, message = resp.reason_phrase, resp.text[:500]
-    return error_for(resp.status_code, reason, message)
+    except (ValueError, AttributeError):  # not JSON, or JSON but not a Status object
+        reason, message = resp.reason, resp.text[:500]
+    return error_for(resp.status, reason, message)

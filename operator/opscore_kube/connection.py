@@ -1,4 +1,4 @@
-"""Turn a kubeconfig (or the in-cluster service account) into httpx client settings.
+"""Turn a kubeconfig (or the in-cluster service account) into the client's settings.
 
 Parsing kubeconfig files is left to the official `kubernetes` package, which knows every
 variant (client certificates, tokens, exec plugins); we only take the result.

@@ -3,13 +3,13 @@
 The fault that matters most to a control plane is the write that **took effect while the
 caller saw a timeout**, next to the one that failed before taking effect (Temporal runs
 its functional suite with 1% of each). `OPSCORE_KUBE_WRITE_FAULTS=after=0.01,before=0.01`
-in a process's environment wraps its API client's transport so that, of its writes
+in a process's environment wraps its API client's exchange so that, of its writes
 (POST, PUT, PATCH, DELETE): a share `after` is sent, takes effect, and then raises
-`httpx.ReadTimeout` as a lost answer would; a share `before` raises `httpx.ConnectError`
+`exchange.Lost` as a lost answer would; a share `before` raises `exchange.NotSent`
 without sending anything. Reads and watches are never touched. Each injected fault is
 logged at WARNING (`injected API write fault`), so the suite can count them.
 
-Unset (always, outside the test bed), `wrap` returns the transport it was given: nothing
+Unset (always, outside the test bed), `wrap` returns the exchange it was given: nothing
 is added to any request. A malformed value stops the process at start-up (`ValueError`).
 """
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Awaitable, Mapping
 
-import httpx
+from opscore_kube.exchange import Answer, Exchange, Lost, NotSent
 
 logger = logging.getLogger("opscore.kube.faults")
 
@@ -44,35 +45,44 @@ def parse(text: str) -> tuple[float, float]:
     return shares["after"], shares["before"]
 
 
-class FaultyWrites(httpx.AsyncBaseTransport):
+class FaultyWrites:
     """Passes every request to `inner`, except the writes chosen to fail (see module)."""
 
-    def __init__(
-        self, inner: httpx.AsyncBaseTransport, *, after: float, before: float, rng: random.Random
-    ) -> None:
+    def __init__(self, inner: Exchange, *, after: float, before: float, rng: random.Random) -> None:
         self._inner = inner
         self._after = after
         self._before = before
         self._rng = rng
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method not in WRITES:
-            return await self._inner.handle_async_request(request)
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        read_timeout: float | None = None,
+    ) -> Answer:
+        def onward() -> Awaitable[Answer]:
+            return self._inner.send(
+                method, path, params=params, headers=headers, body=body, read_timeout=read_timeout
+            )
+
+        if method not in WRITES:
+            return await onward()
         roll = self._rng.random()
-        where = f"{request.method} {request.url.path}"
+        where = f"{method} {path}"
         if roll < self._before:
             logger.warning("injected API write fault before taking effect: %s", where)
-            raise httpx.ConnectError(f"injected fault before {where}", request=request)
-        response = await self._inner.handle_async_request(request)
+            raise NotSent(f"injected fault before {where}")
+        answer = await onward()
         if roll < self._before + self._after:
-            await response.aclose()
             logger.warning(
-                "injected API write fault after taking effect (%d): %s",
-                response.status_code,
-                where,
+                "injected API write fault after taking effect (%d): %s", answer.status, where
             )
-            raise httpx.ReadTimeout(f"injected timeout after {where}", request=request)
-        return response
+            raise Lost(f"injected timeout after {where}")
+        return answer
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -81,7 +91,7 @@ class FaultyWrites(httpx.AsyncBaseTransport):
 _AFTER, _BEFORE = parse(os.environ.get(ENV, ""))
 
 
-def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+def wrap(inner: Exchange) -> Exchange:
     """`inner`, or `inner` behind `FaultyWrites` when the environment asks for faults."""
     if not (_AFTER or _BEFORE):
         return inner

@@ -4,50 +4,64 @@ fails before it is sent, reads never touched, and nothing at all when unset."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
-import httpx
 import pytest
 
 from opscore_kube import faults
+from opscore_kube.exchange import Answer, Lost, NotSent
 
 
-class Recorder(httpx.AsyncBaseTransport):
+class Recorder:
+    """An exchange that answers 200 to everything and records the methods it was sent."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request.method)
-        return httpx.Response(200, json={})
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        read_timeout: float | None = None,
+    ) -> Answer:
+        self.sent.append(method)
+        return Answer(200, "OK", {}, b"{}")
+
+    async def aclose(self) -> None:
+        pass
 
 
-def faulty(*, after: float, before: float) -> tuple[httpx.AsyncClient, Recorder]:
+def faulty(*, after: float, before: float) -> tuple[faults.FaultyWrites, Recorder]:
     inner = Recorder()
-    transport = faults.FaultyWrites(inner, after=after, before=before, rng=random.Random(1))
-    return httpx.AsyncClient(transport=transport, base_url="http://api"), inner
+    return faults.FaultyWrites(inner, after=after, before=before, rng=random.Random(1)), inner
 
 
-async def test_a_write_chosen_after_is_sent_then_times_out() -> None:
-    client, inner = faulty(after=1.0, before=0.0)
-    with pytest.raises(httpx.ReadTimeout, match="injected timeout after PATCH"):
-        await client.patch("/apis/x", json={})
+async def test_a_write_chosen_after_is_sent_then_its_answer_is_lost() -> None:
+    exchange, inner = faulty(after=1.0, before=0.0)
+    with pytest.raises(Lost, match="injected timeout after PATCH /apis/x"):
+        await exchange.send("PATCH", "/apis/x", body=b"{}")
     assert inner.sent == ["PATCH"]  # it took effect
 
 
 async def test_a_write_chosen_before_is_never_sent() -> None:
-    client, inner = faulty(after=0.0, before=1.0)
-    with pytest.raises(httpx.ConnectError, match="injected fault before POST"):
-        await client.post("/apis/x", json={})
+    exchange, inner = faulty(after=0.0, before=1.0)
+    with pytest.raises(NotSent, match="injected fault before POST /apis/x"):
+        await exchange.send("POST", "/apis/x", body=b"{}")
     assert inner.sent == []
 
 
 async def test_reads_are_never_faulted() -> None:
-    client, inner = faulty(after=0.5, before=0.5)
+    exchange, inner = faulty(after=0.5, before=0.5)
     for _ in range(20):
-        assert (await client.get("/apis/x")).status_code == 200
+        assert (await exchange.send("GET", "/apis/x")).status == 200
     assert inner.sent == ["GET"] * 20
 
 
-def test_unset_the_transport_is_returned_as_it_is() -> None:
+def test_unset_the_exchange_is_returned_as_it_is() -> None:
     inner = Recorder()
     assert faults.wrap(inner) is inner
 
