@@ -9,7 +9,7 @@ import pytest
 from sidecar_fakes import AGENT_ID, NAMESPACE, FakeKube, agent_report, declared_agent
 
 from opscore_sidecar.agent_directory import AgentDirectory
-from opscore_sidecar.reports import ReportWriter
+from opscore_sidecar.reports import REPEAT_JITTER, ReportWriter, repeat_phase
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -77,8 +77,47 @@ async def test_a_lone_repeat_is_written_after_the_repeat_linger(kube: FakeKube) 
     started = loop.time()
     await writer.submit(AGENT_ID, agent_report("active", 1))
     await writer.aclose()
-    assert loop.time() - started >= 0.15
+    # Its own share of the jitter off (see the next test), never more than the linger.
+    own = 0.2 * (1 - REPEAT_JITTER * repeat_phase(AGENT_ID))
+    assert own - 0.02 <= loop.time() - started < 0.2 + 0.1
     assert len(kube.reports(AGENT_ID)) == 2
+
+
+def agent_with_phase(low: float, high: float) -> str:
+    """The first agent id `agent-N` whose repeat phase lies in [low, high)."""
+    return next(
+        f"agent-{n}" for n in range(10_000) if low <= repeat_phase(f"agent-{n}") < high
+    )
+
+
+async def test_agents_refresh_liveness_at_their_own_pace_not_in_one_burst(
+    kube: FakeKube,
+) -> None:
+    """Two agents whose repeats were queued together are written apart: each waits the
+    linger less its own share of REPEAT_JITTER (fixed by its id), between half the linger
+    and all of it."""
+    waited: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    for agent in (agent_with_phase(0.0, 0.1), agent_with_phase(0.9, 1.0)):
+        writer = writer_for(kube, linger=0.01, repeat_linger=0.4)
+        await writer.submit(agent, agent_report("active", 0))
+        await writer.aclose()
+        started = loop.time()
+        await writer.submit(agent, agent_report("active", 1))  # a repeat
+        await writer.aclose()
+        waited[agent] = loop.time() - started
+    slow, fast = waited.values()
+    assert 0.4 * (1 - REPEAT_JITTER * 0.1) - 0.02 <= slow < 0.5
+    assert 0.4 * (1 - REPEAT_JITTER) - 0.02 <= fast < 0.4 * (1 - REPEAT_JITTER * 0.9) + 0.05
+    assert slow - fast > 0.1
+
+
+def test_repeat_phases_spread_evenly_over_agent_ids() -> None:
+    phases = [repeat_phase(f"agent-{n}") for n in range(2_000)]
+    assert all(0.0 <= phase < 1.0 for phase in phases)
+    deciles = [sum(1 for p in phases if k / 10 <= p < (k + 1) / 10) for k in range(10)]
+    assert min(deciles) > 150  # 200 each if perfectly even
+    assert repeat_phase("agent-7") == repeat_phase("agent-7")  # the same in every replica
 
 
 async def test_linger_zero_turns_the_repeat_linger_off(kube: FakeKube) -> None:
