@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from opscore_testbed.bench.__main__ import RESULTS, fresh_bench
 from opscore_testbed.bench.apimetrics import (
@@ -127,12 +127,16 @@ async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
     return Measured(results, cpu, window, patches, len(agents), raw, server, client_side)
 
 
-async def _patch_latencies(kube: BenchKube, sidecar: httpx.AsyncClient) -> tuple[Buckets, Buckets]:
+async def _patch_latencies(
+    kube: BenchKube, sidecar: aiohttp.ClientSession
+) -> tuple[Buckets, Buckets]:
     """The latency histograms of Agent status PATCHes so far: kube-apiserver's own
     (`apiserver_request_duration_seconds`) and the sidecar's client-side one."""
     server = await apiserver_latency(kube, verb="PATCH", resource="agents/status")
+    async with sidecar.get("/metrics") as answer:
+        metrics = await answer.text()
     client = parse_histogram(
-        (await sidecar.get("/metrics")).text,
+        metrics,
         "opscore_kube_api_request_seconds",
         {"verb": "patch_status"},
     )

@@ -60,3 +60,18 @@ def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
     """The share of the machine's CPU time stolen between two `machine_ticks()` readings."""
     total = after[0] - before[0]
     return round((after[1] - before[1]) * 100 / total, 2) if total > 0 else 0.0
+
+
+def machine_busy(stat: str | None = None) -> tuple[int, int]:
+    """(all CPU ticks, busy ticks) of the whole machine so far, from /proc/stat's `cpu`
+    line: busy is all but idle and iowait, whoever used it (the load generator too)."""
+    text = stat if stat is not None else Path("/proc/stat").read_text()
+    line = next(row for row in text.splitlines() if row.startswith("cpu "))
+    ticks = [int(value) for value in line.split()[1:9]]  # user .. steal; guest is in user
+    return sum(ticks), sum(ticks) - ticks[3] - ticks[4]
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cores: int) -> float:
+    """How many of the machine's `cores` were busy between two `machine_busy()` readings."""
+    total = after[0] - before[0]
+    return round((after[1] - before[1]) * cores / total, 2) if total > 0 else 0.0

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 
-from opscore_kube.transport import AiohttpTransport
 from opscore_testbed.bench.common import Bench, Row, pct, writes_quiet
+from opscore_testbed.bench.cpu import CpuMeter, busy_cores, machine_busy
+from opscore_testbed.bench.drain import stack_pids
 from opscore_testbed.bench.search import highest_passing_rate
 from opscore_testbed.stack import OpsCoreStack
 
@@ -45,13 +47,21 @@ async def b4_ingestion(
             # measure ingestion once those writes are done, not the creation burst.
             await writes_quiet(bench.kube, quiet=2.0, within=120)
 
+            # What each probe costs, by process: this one generates the load, on the
+            # same cores as everything it measures.
+            meter = CpuMeter({**stack_pids(bench, stack), "bench": os.getpid()})
+
             async def probe(rate: float) -> bool:
                 nonlocal best
+                meter.start()
+                machine_before = machine_busy()
                 start = time.monotonic()
                 sent = await send_at_rate(
                     client, agents, rate, bench.sizes.b4_seconds, heartbeats_only=heartbeats_only
                 )
                 elapsed = time.monotonic() - start
+                used = meter.stop()
+                machine_cores = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
                 lat = [latency for latency, code, _ in sent if code == 202]
                 durable = [
                     latency for latency, code, state in sent if code == 202 and state in DURABLE
@@ -67,6 +77,9 @@ async def b4_ingestion(
                     "durable_per_s": round(len(durable) / elapsed, 1),
                     "durable_p99_ms": durable_p99_ms,
                     "errors": errors,
+                    # Cores busy over the probe: the whole machine's, and by process.
+                    "machine_busy_cores": machine_cores,
+                    "cores": {name: round(cpu / elapsed, 2) for name, cpu in used.items()},
                 }
                 steps.append(step)
                 bench.series[f"{tag}_{int(rate)}_ms"] = [x * 1000 for x in lat]
@@ -96,6 +109,10 @@ async def b4_ingestion(
         "durable_reports_per_s_at_max": best["durable_per_s"] if best else 0.0,
         "durable_p99_ms_at_max": best["durable_p99_ms"] if best else None,
         "vs_b0_ceiling": round(rate / ceiling, 2) if ceiling and rate else None,
+        # What bounds it: how busy the machine was at the best rate, and at the lowest
+        # rate above it that missed.
+        "machine_busy_cores_at_max": best["machine_busy_cores"] if best else None,
+        "machine_busy_cores_at_first_miss": _first_miss_cores(steps, best),
         "agents": len(agents),
         "search_capped": found.capped,
         "search_resolution_per_s": resolution,
@@ -103,24 +120,39 @@ async def b4_ingestion(
     }
 
 
+def _first_miss_cores(steps: list[dict[str, Any]], best: dict[str, Any] | None) -> float | None:
+    """The machine's busy cores at the lowest probed rate above `best` (every such rate
+    missed: the search keeps the highest that passed), or None when none was probed."""
+    floor = best["offered_per_s"] if best else 0.0
+    above = [step for step in steps if step["offered_per_s"] > floor]
+    if not above:
+        return None
+    value: float = min(above, key=lambda step: step["offered_per_s"])["machine_busy_cores"]
+    return value
+
+
 @contextlib.asynccontextmanager
-async def report_client(stack: OpsCoreStack) -> AsyncIterator[httpx.AsyncClient]:
+async def report_client(stack: OpsCoreStack) -> AsyncIterator[aiohttp.ClientSession]:
     """The load generator's client for the stack's sidecar, with the stack's API key.
 
-    It shares the bench's process (and the machine's 2 cores): through httpcore's pool it
-    cost ~9 ms of CPU per report at 80/s and was the first thing to saturate. aiohttp's pool
-    keeps it at a fraction of that; latency is still taken around the whole call."""
-    async with httpx.AsyncClient(
+    It shares the bench's process and the machine's 2 cores with what it measures, so it
+    is kept light: through httpcore's pool it cost ~9 ms of CPU per report at 80/s and was
+    the first thing to saturate; httpx over aiohttp's pool still spent half of its ~0.6 ms
+    per report in httpx's own models. It is plain aiohttp now. Latency is taken around
+    the whole call."""
+    async with aiohttp.ClientSession(
         base_url=stack.sidecar_url,
         headers={"Authorization": f"Bearer {stack.options.api_key}"},
-        transport=AiohttpTransport(max_connections=256),
-        timeout=10,
-        trust_env=False,
+        # Idle connections are dropped before uvicorn's 5 s keep-alive ends: else one it
+        # just closed may be reused, and the report fails without ever being sent.
+        connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=4.0),
+        timeout=aiohttp.ClientTimeout(total=10),
+        cookie_jar=aiohttp.DummyCookieJar(),
     ) as client:
         yield client
 
 
-async def send_report(client: httpx.AsyncClient, agent: str, state: str) -> Sent:
+async def send_report(client: aiohttp.ClientSession, agent: str, state: str) -> Sent:
     """POST one report now; never raises for HTTP trouble (the status is then 0)."""
     body = {
         "agentId": agent,
@@ -130,15 +162,16 @@ async def send_report(client: httpx.AsyncClient, agent: str, state: str) -> Sent
     }
     started = time.perf_counter()
     try:
-        resp = await client.post(f"/v1/opscore/agent/{agent}/state", json=body)
-        code = resp.status_code
-    except httpx.HTTPError:
+        async with client.post(f"/v1/opscore/agent/{agent}/state", json=body) as resp:
+            await resp.read()
+            code = resp.status
+    except (aiohttp.ClientError, TimeoutError):
         code = 0
     return time.perf_counter() - started, code, state
 
 
 async def send_at_rate(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     agents: list[str],
     rate: float,
     seconds: float,
@@ -147,15 +180,18 @@ async def send_at_rate(
 ) -> list[Sent]:
     """`rate` reports/s for `seconds`, round-robin over `agents`, each sent on schedule
     whether or not earlier ones were answered (an open-loop load): every other one `idle`
-    unless `heartbeats_only`, the rest `active`."""
+    unless `heartbeats_only`, the rest `active`.
+
+    Each report's task is made when it is due, not all of them up front: making thousands
+    of sleeping tasks at once kept this process busy for the first ~0.3 s of a probe, and
+    the reports answered then were timed late by the load generator itself."""
     count = max(1, int(rate * seconds))
     start = time.monotonic()
-
-    async def scheduled(i: int) -> Sent:
+    sending: list[asyncio.Task[Sent]] = []
+    for i in range(count):
         delay = start + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         state = "idle" if i % 2 and not heartbeats_only else "active"
-        return await send_report(client, agents[i % len(agents)], state)
-
-    return await asyncio.gather(*(scheduled(i) for i in range(count)))
+        sending.append(asyncio.create_task(send_report(client, agents[i % len(agents)], state)))
+    return list(await asyncio.gather(*sending))

@@ -3,6 +3,7 @@ a sleeping one almost none, and CPU ms per step divides by the steps."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,9 @@ import pytest
 
 from opscore_testbed.bench.cpu import (
     CpuMeter,
+    busy_cores,
     cpu_seconds,
+    machine_busy,
     machine_ticks,
     ms_per_step,
     steal_percent,
@@ -77,3 +80,20 @@ def test_the_machines_stolen_share_is_its_steal_ticks_over_all_ticks() -> None:
     total, stolen = machine_ticks()  # this machine's own /proc/stat reads
     assert total > 0
     assert 0 <= stolen <= total
+
+
+def test_the_machines_busy_cores_count_all_but_idle_and_iowait() -> None:
+    total, busy = machine_busy(PROC_STAT)
+    assert (total, busy) == (10000, 10000 - 8000 - 30)
+    # 2 cores, 1,000 ticks elapsed of which 750 busy: 1.5 cores busy.
+    assert busy_cores((total, busy), (total + 1000, busy + 750), 2) == 1.5
+    assert busy_cores((total, busy), (total, busy), 2) == 0.0
+
+
+def test_a_busy_process_shows_in_the_machines_busy_cores(busy_and_idle: tuple[int, int]) -> None:
+    before = machine_busy()
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        pass  # this process is busy too: at least one core of the window
+    # Two busy processes (this one and the fixture's): well over one core's worth.
+    assert busy_cores(before, machine_busy(), os.cpu_count() or 1) >= 0.9
