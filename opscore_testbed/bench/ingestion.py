@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,13 +54,18 @@ async def b4_ingestion(
 
             async def probe(rate: float) -> bool:
                 nonlocal best
-                meter.start()
-                machine_before = machine_busy()
-                start = time.monotonic()
-                sent = await send_at_rate(
-                    client, agents, rate, bench.sizes.b4_seconds, heartbeats_only=heartbeats_only
-                )
-                elapsed = time.monotonic() - start
+                with settled_heap():
+                    meter.start()
+                    machine_before = machine_busy()
+                    start = time.monotonic()
+                    sent = await send_at_rate(
+                        client,
+                        agents,
+                        rate,
+                        bench.sizes.b4_seconds,
+                        heartbeats_only=heartbeats_only,
+                    )
+                    elapsed = time.monotonic() - start
                 used = meter.stop()
                 machine_cores = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
                 lat = [latency for latency, code, _ in sent if code == 202]
@@ -129,6 +135,20 @@ def _first_miss_cores(steps: list[dict[str, Any]], best: dict[str, Any] | None) 
         return None
     value: float = min(above, key=lambda step: step["offered_per_s"])["machine_busy_cores"]
     return value
+
+
+@contextlib.contextmanager
+def settled_heap() -> Iterator[None]:
+    """While the load runs, the garbage collector leaves alone what this process held
+    before it (`gc.freeze`): by B4 the bench's process holds every earlier scenario's
+    results, and a full collection of them paused it for 35-60 ms (more later on), which
+    every report in flight was timed as sidecar latency."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.asynccontextmanager
