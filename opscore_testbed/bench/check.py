@@ -172,8 +172,13 @@ def load(source: str) -> dict[str, Any]:
     return data
 
 
-def _percent(value: float) -> str:
-    return "inf" if value == float("inf") else f"{value * 100:+.1f}%"
+def change(worse_by: float) -> str:
+    """How far a figure moved, in words: `12.0% worse`, `5.1% better`, `0.0%`."""
+    if worse_by == float("inf"):
+        return "all the way worse"
+    if worse_by == 0:
+        return "0.0%"
+    return f"{abs(worse_by) * 100:.1f}% {'worse' if worse_by > 0 else 'better'}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-check: {error}", file=sys.stderr)
         return 2
     print(f"baseline {args.baseline} vs run {args.run}")
-    print("| scenario | figure | baseline | run | worse by | spread | verdict |")
+    print("| scenario | figure | baseline | run | change | spread | verdict |")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
     for v in verdicts:
         print(
-            f"| {v.scenario} | {v.metric} | {v.baseline:g} | {v.run:g} | {_percent(v.worse_by)}"
+            f"| {v.scenario} | {v.metric} | {v.baseline:g} | {v.run:g} | {change(v.worse_by)}"
             f" | {v.noise * 100:.1f}% | {v.outcome} |"
         )
     for name in not_run:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from opscore_testbed.bench.check import CheckError, compare, compare_metric, main, without_outliers
+from opscore_testbed.bench.check import (
+    CheckError,
+    change,
+    compare,
+    compare_metric,
+    main,
+    without_outliers,
+)
 
 
 def results(size: str = "full", **rows: dict[str, Any]) -> dict[str, Any]:
@@ -87,3 +94,13 @@ def test_the_command_exits_2_on_a_file_that_is_not_results(tmp_path: Path) -> No
     junk = tmp_path / "junk.json"
     junk.write_text("{}")
     assert main(["--baseline", str(junk), "--run", str(junk)]) == 2
+
+
+def test_the_change_says_which_way_in_words() -> None:
+    # A higher-is-better figure that went up is better, not "-113 %".
+    verdict = compare_metric("B2", "workflows_per_min", [1000.0] * 3, [2130.0] * 3)
+    assert verdict.outcome == "improved"
+    assert change(verdict.worse_by) == "113.0% better"
+    assert change(0.12) == "12.0% worse"
+    assert change(0.0) == "0.0%"
+    assert change(float("inf")) == "all the way worse"
