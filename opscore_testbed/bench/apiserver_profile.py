@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from opscore_testbed.bench.apimetrics import (
     write_counts,
 )
 from opscore_testbed.bench.common import SIZES, pct, writes_quiet
-from opscore_testbed.bench.cpu import CpuMeter
+from opscore_testbed.bench.cpu import CpuMeter, busy_cores, machine_busy
 from opscore_testbed.bench.drain import stack_pids
 from opscore_testbed.bench.ingestion import Sent, report_client, send_at_rate, send_report
 from opscore_testbed.bench.kube import BenchKube
@@ -86,8 +87,9 @@ class Measured:
     """What one profiled window gave."""
 
     results: list[Sent]
-    cpu: dict[str, float]  # CPU seconds per process over the window
+    cpu: dict[str, float]  # CPU seconds per process over the window (the load generator too)
     window: float
+    machine_cores: float  # the machine's busy cores over the window, whoever used them
     patches: int  # Agent status PATCHes the API server served in it
     agents: int
     pprof: bytes
@@ -105,10 +107,12 @@ async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
             async with report_client(stack) as client:
                 await asyncio.gather(*(send_report(client, a, "idle") for a in agents))
                 await writes_quiet(bench.kube, quiet=2.0, within=120)
-                meter = CpuMeter(stack_pids(bench, stack))
+                # This process generates the load, on the same cores: it is measured too.
+                meter = CpuMeter({**stack_pids(bench, stack), "bench": os.getpid()})
                 before = await write_counts(bench.kube)
                 latency_before = await _patch_latencies(bench.kube, client)
                 meter.start()
+                machine_before = machine_busy()
                 started = time.monotonic()
                 span = max(1, int(seconds) - 1)
                 taken = asyncio.create_task(
@@ -118,13 +122,16 @@ async def measure(rate: float, seconds: float, log_dir: Path) -> Measured:
                 raw = await taken
                 window = time.monotonic() - started
                 cpu = meter.stop()
+                machine_cores = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
                 patches = (await write_counts(bench.kube) - before).by_resource["agents/status"]
                 latency_after = await _patch_latencies(bench.kube, client)
     server, client_side = (
         histogram_delta(after, before)
         for after, before in zip(latency_after, latency_before, strict=True)
     )
-    return Measured(results, cpu, window, patches, len(agents), raw, server, client_side)
+    return Measured(
+        results, cpu, window, machine_cores, patches, len(agents), raw, server, client_side
+    )
 
 
 async def _patch_latencies(
@@ -159,6 +166,7 @@ def table(m: Measured, rate: float, seconds: float, pprof: Path) -> list[str]:
         "| process | cores used |",
         "| --- | ---: |",
         *(f"| {name} | {used / m.window:.2f} |" for name, used in sorted(m.cpu.items())),
+        f"| the whole machine (of {os.cpu_count()}) | {m.machine_cores:.2f} |",
         "",
         "| one Agent status PATCH, timed by | PATCHes | > 25 ms | > 50 ms | > 100 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

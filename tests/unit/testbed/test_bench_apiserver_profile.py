@@ -3,6 +3,7 @@ CPU per PATCH from the window's /proc figures."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pytest_mock import MockerFixture
@@ -31,8 +32,9 @@ def test_the_table_names_each_stage_once_by_its_share(mocker: MockerFixture) -> 
     run.return_value.stdout = PPROF_TOP
     measured = Measured(
         results=[(0.010, 202, "idle"), (0.200, 202, "idle"), (0.003, 202, "active")],
-        cpu={"kube_apiserver": 7.5, "sidecar": 3.0},
+        cpu={"kube_apiserver": 7.5, "sidecar": 3.0, "bench": 1.0},
         window=10.0,
+        machine_cores=1.25,
         patches=1000,
         agents=100,
         pprof=b"profile",
@@ -42,6 +44,8 @@ def test_the_table_names_each_stage_once_by_its_share(mocker: MockerFixture) -> 
     text = "\n".join(lines)
     assert "kube-apiserver 7.5 ms of CPU per PATCH" in text
     assert "| kube_apiserver | 0.75 |" in text
+    assert "| bench | 0.10 |" in text  # the load generator, on the same cores
+    assert f"| the whole machine (of {os.cpu_count()}) | 1.25 |" in text
     assert "| PATCH handler, all | 57 % |" in text
     assert "| read-modify-write to etcd | 56 % |" in text
     assert "| managedFields bookkeeping | 10 % |" in text
