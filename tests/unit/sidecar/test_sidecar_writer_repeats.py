@@ -85,9 +85,7 @@ async def test_a_lone_repeat_is_written_after_the_repeat_linger(kube: FakeKube) 
 
 def agent_with_phase(low: float, high: float) -> str:
     """The first agent id `agent-N` whose repeat phase lies in [low, high)."""
-    return next(
-        f"agent-{n}" for n in range(10_000) if low <= repeat_phase(f"agent-{n}") < high
-    )
+    return next(f"agent-{n}" for n in range(10_000) if low <= repeat_phase(f"agent-{n}") < high)
 
 
 async def test_agents_refresh_liveness_at_their_own_pace_not_in_one_burst(
