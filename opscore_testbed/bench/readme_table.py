@@ -114,6 +114,14 @@ LINES = (
                 "durable >= 250/s",
             ),
             Figure("durable_p99_ms_at_max", "durable p99", " ms", digits=1),
+            # What bounds it: the machine's busy cores (load generator included) at the
+            # first rate above the best, which missed.
+            Figure(
+                "machine_busy_cores_at_first_miss",
+                "machine at the first miss",
+                " busy cores",
+                digits=2,
+            ),
         ),
     ),
     Line(

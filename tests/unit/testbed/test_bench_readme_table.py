@@ -69,6 +69,17 @@ def test_b4s_target_counts_the_durable_reports_not_the_whole_mix() -> None:
     assert "durable >= 250/s: **missed**" in text
 
 
+def test_b4s_row_names_how_busy_the_machine_was_where_it_missed() -> None:
+    row = {
+        "scenario": "B4 ingestion",
+        "durable_reports_per_s_at_max": 137.3,
+        "machine_busy_cores_at_first_miss": 1.64,
+    }
+    assert "machine at the first miss 1.64 busy cores" in line(
+        table({"scenarios": [row]}), "B4: 100 agents"
+    )
+
+
 def test_the_readmes_table_is_the_one_the_committed_results_print() -> None:
     """The README promises its table is printed from bench/results/latest.json: a run
     committed without the table, or a table edited by hand, fails here."""
