@@ -75,14 +75,35 @@ class Exchange(Protocol):
     async def aclose(self) -> None: ...
 
 
+# Headers aiohttp would add itself; callers' own say what they want, and an answer
+# compressed for a loopback connection only costs both sides CPU.
+_AUTO_HEADERS_SKIPPED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def pooled_session(
+    *,
+    max_connections: int,
+    keepalive_timeout: float,
+    ssl_context: ssl.SSLContext | bool,
+    decompress: bool = True,
+) -> aiohttp.ClientSession:
+    """An aiohttp session on one pool: at most `max_connections` open, each kept alive for
+    `keepalive_timeout` idle seconds, no cookies, no headers of aiohttp's own. Call it
+    inside the running event loop (the session belongs to it)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=max_connections, keepalive_timeout=keepalive_timeout, ssl=ssl_context
+        ),
+        auto_decompress=decompress,
+        skip_auto_headers=_AUTO_HEADERS_SKIPPED,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
 class AiohttpExchange:
     """Requests to `server` on one aiohttp pool: at most `max_connections` open, each kept
     alive for `keepalive_timeout` idle seconds (so a burst pays no TLS handshakes). A read
     silent for `timeout` seconds, or no connection within `connect_timeout`, fails it."""
-
-    # aiohttp would add these itself; the caller's headers say what it wants, and an
-    # answer compressed for a loopback connection only costs both sides CPU.
-    _SKIPPED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
     def __init__(
         self,
@@ -105,14 +126,10 @@ class AiohttpExchange:
     def _client_session(self) -> aiohttp.ClientSession:
         # Made on first use so that it belongs to the running event loop.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections,
-                    keepalive_timeout=self._keepalive_timeout,
-                    ssl=self._ssl,
-                ),
-                skip_auto_headers=self._SKIPPED,
-                cookie_jar=aiohttp.DummyCookieJar(),
+            self._session = pooled_session(
+                max_connections=self._max_connections,
+                keepalive_timeout=self._keepalive_timeout,
+                ssl_context=self._ssl,
             )
         return self._session
 

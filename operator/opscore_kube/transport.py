@@ -23,6 +23,8 @@ import aiohttp
 import httpx
 import yarl
 
+from opscore_kube.exchange import pooled_session
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx over aiohttp: at most `max_connections` open, all of them kept alive for
@@ -46,15 +48,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _client_session(self) -> aiohttp.ClientSession:
         # Made on first use so that it belongs to the running event loop.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections,
-                    keepalive_timeout=self._keepalive_timeout,
-                    ssl=self._ssl,
-                ),
-                auto_decompress=False,  # httpx decodes
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                cookie_jar=aiohttp.DummyCookieJar(),
+            self._session = pooled_session(
+                max_connections=self._max_connections,
+                keepalive_timeout=self._keepalive_timeout,
+                ssl_context=self._ssl,
+                decompress=False,  # httpx decodes
             )
         return self._session
 
