@@ -35,7 +35,8 @@ from opscore_testbed.bench.apimetrics import (
 from opscore_testbed.bench.common import SIZES, pct, writes_quiet
 from opscore_testbed.bench.cpu import CpuMeter, busy_cores, machine_busy
 from opscore_testbed.bench.drain import stack_pids
-from opscore_testbed.bench.ingestion import Sent, report_client, send_at_rate, send_report
+from opscore_testbed.bench.holding import Sent
+from opscore_testbed.bench.ingestion import report_client, send_at_rate, send_report
 from opscore_testbed.bench.kube import BenchKube
 
 #: Request-path stages worth a line in the table (pprof node names, matched by prefix).

@@ -39,6 +39,8 @@ class Sizes:
     b4_search: tuple[float, float, float]
     b4_seconds: float
     b4_agents: int
+    #: How long B4 then holds the rate it found (see `holding.py`).
+    b4_hold_seconds: float
     b5_objects: int
     #: How often `make bench` runs each headline scenario (median and min-max reported).
     repeats: int
@@ -57,6 +59,7 @@ SIZES = {
         b4_search=(20, 40, 20),
         b4_seconds=3,
         b4_agents=10,
+        b4_hold_seconds=6,
         b5_objects=100,
         repeats=1,
     ),
@@ -72,6 +75,7 @@ SIZES = {
         b4_search=(25, 1600, 25),
         b4_seconds=10,
         b4_agents=100,
+        b4_hold_seconds=90,
         b5_objects=10_000,
         repeats=3,
     ),

@@ -16,17 +16,12 @@ import aiohttp
 from opscore_testbed.bench.common import Bench, Row, pct, writes_quiet
 from opscore_testbed.bench.cpu import CpuMeter, busy_cores, machine_busy
 from opscore_testbed.bench.drain import stack_pids
+from opscore_testbed.bench.holding import DURABLE, Sent, hold
 from opscore_testbed.bench.search import highest_passing_rate
 from opscore_testbed.stack import OpsCoreStack
 
 #: The latency a rate must keep to pass: p99 of the sidecar's answer, send to response.
 P99_BOUND_MS = 100.0
-
-#: The states the sidecar answers only once stored (one Agent status write each).
-DURABLE = frozenset({"idle", "error"})
-
-#: One report sent: (seconds from send to response, HTTP status or 0, the state sent).
-Sent = tuple[float, int, str]
 
 
 async def b4_ingestion(
@@ -101,6 +96,21 @@ async def b4_ingestion(
 
             low, high, resolution = bench.sizes.b4_search
             found = await highest_passing_rate(probe, low=low, high=high, resolution=resolution)
+            held: dict[str, Any] = {}
+            if best is not None and not heartbeats_only:
+                # Does the rate found in short probes hold once the API server has grown?
+                with settled_heap():
+                    held = await hold(
+                        bench.kube,
+                        lambda rate, seconds: send_at_rate(
+                            client, agents, rate, seconds, heartbeats_only=False
+                        ),
+                        best["offered_per_s"],
+                        bench.sizes.b4_hold_seconds,
+                        meter,
+                        P99_BOUND_MS,
+                    )
+                await writes_quiet(bench.kube, quiet=1.0, within=60)
     bench.series[f"{tag}_steps"] = steps
     rate = best["accepted_per_s"] if best else 0.0
     return {
@@ -121,6 +131,7 @@ async def b4_ingestion(
         "machine_busy_cores_at_first_miss": _first_miss_cores(steps, best),
         "agents": len(agents),
         "search_capped": found.capped,
+        **held,
         "search_resolution_per_s": resolution,
         "steps": steps,
     }
