@@ -55,6 +55,7 @@ LOWER_IS_BETTER = {
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "held_durable_p99_ms",
     "apply_to_succeeded_p50_ms",
     "step_advance_p50_ms",
     "step_advance_p95_ms",
