@@ -43,6 +43,7 @@ HIGHER_IS_BETTER = {
     "max_sustained_workflows_per_min",
     "max_reports_per_s_at_p99_le_100ms",
     "durable_reports_per_s_at_max",
+    "holds_at_durable_per_s",
 }
 LOWER_IS_BETTER = {
     "api_writes_per_step",

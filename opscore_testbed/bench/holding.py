@@ -12,14 +12,17 @@ fresh control plane in consecutive 10 s windows:
 So after the search, B4 sends the rate it found for `Sizes.b4_hold_seconds` and judges
 the last `JUDGED_SHARE` of it: what an agent fleet reporting at that rate all day would
 see. The row keeps the p99 of every `WINDOW_S` window too (the drift), and the cache's
-size and the API server's heap before and after.
+size and the API server's heap before and after. When the found rate does not hold,
+`hold_down` tries lower shares of it (`HOLD_SHARES`) on the same, grown API server until
+one does: the rate a fleet can keep (`holds_at_per_s`), a lower bound at that
+granularity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from opscore_testbed.bench.common import pct
@@ -30,6 +33,8 @@ from opscore_testbed.bench.kube import BenchKube
 JUDGED_SHARE = 1 / 3
 #: Reports are grouped into windows this long for the drift list.
 WINDOW_S = 10.0
+#: The shares of the searched rate `hold_down` tries, in order, until one holds.
+HOLD_SHARES = (1.0, 0.75, 0.5)
 #: The states the sidecar answers only once stored (one Agent status write each).
 DURABLE = frozenset({"idle", "error"})
 #: One report sent: (seconds from send to response, HTTP status or 0, the state sent).
@@ -95,6 +100,17 @@ def verdict(sent: list[Sent], bound_ms: float) -> dict[str, Any]:
     }
 
 
+def shares_of(rate: float, resolution: float) -> list[float]:
+    """The distinct rates `hold_down` tries: `HOLD_SHARES` of `rate`, each rounded to the
+    search's `resolution` (never below it), highest first."""
+    rates: list[float] = []
+    for share in HOLD_SHARES:
+        tried = max(resolution, round(rate * share / resolution) * resolution)
+        if not rates or tried < rates[-1]:
+            rates.append(tried)
+    return rates
+
+
 def _durable(code: int, state: str) -> bool:
     return code == 202 and state in DURABLE
 
@@ -120,13 +136,58 @@ async def hold(
     used = meter.stop()
     machine = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
     after = await apiserver_gauges(kube)
+    durable_judged = sum(1 for _, code, state in judged(sent) if _durable(code, state))
     return {
         "held_seconds": seconds,
         "held_offered_per_s": rate,
+        "held_durable_per_s": round(durable_judged / (seconds * JUDGED_SHARE), 1),
         **verdict(sent, bound_ms),
         "held_window_durable_p99_ms": window_p99s(sent, rate),
         "held_machine_busy_cores": machine,
         "held_cores": {name: round(cpu / elapsed, 2) for name, cpu in used.items()},
         **{f"{key}_before": value for key, value in before.items()},
         **{f"{key}_after": value for key, value in after.items()},
+    }
+
+
+async def hold_down(
+    kube: BenchKube,
+    send: Callable[[float, float], Coroutine[Any, Any, list[Sent]]],
+    found: float,
+    resolution: float,
+    seconds: float,
+    meter: CpuMeter,
+    bound_ms: float,
+    settle: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """`hold` the searched rate `found`; while a rate does not hold, the next lower share
+    of it (`shares_of`), each after `settle()`. The row has the first hold's figures (the
+    found rate's), every try in brief, and the highest rate that held (None: none did)."""
+    first: dict[str, Any] = {}
+    tries: list[dict[str, Any]] = []
+    for rate in shares_of(found, resolution):
+        figures = await hold(kube, send, rate, seconds, meter, bound_ms)
+        await settle()
+        first = first or figures
+        tries.append(
+            {
+                "offered_per_s": rate,
+                "durable_per_s": figures["held_durable_per_s"],
+                "durable_p99_ms": figures["held_durable_p99_ms"],
+                "p99_ms": figures["held_p99_ms"],
+                "errors": figures["held_errors"],
+                "held": figures["held"],
+                "watch_cache_events_after": figures.get("watch_cache_events_after"),
+                "apiserver_heap_mib_after": figures.get("apiserver_heap_mib_after"),
+            }
+        )
+        if figures["held"]:
+            break
+    holding = next((t for t in tries if t["held"]), None)
+    return {
+        **first,
+        "hold_tries": tries,
+        "holds_at_per_s": holding["offered_per_s"] if holding else None,
+        "holds_at_durable_per_s": holding["durable_per_s"] if holding else None,
+        "holds_at_durable_p99_ms": holding["durable_p99_ms"] if holding else None,
     }

@@ -16,7 +16,7 @@ import aiohttp
 from opscore_testbed.bench.common import Bench, Row, pct, writes_quiet
 from opscore_testbed.bench.cpu import CpuMeter, busy_cores, machine_busy
 from opscore_testbed.bench.drain import stack_pids
-from opscore_testbed.bench.holding import DURABLE, Sent, hold
+from opscore_testbed.bench.holding import DURABLE, Sent, hold_down
 from opscore_testbed.bench.search import highest_passing_rate
 from opscore_testbed.stack import OpsCoreStack
 
@@ -99,18 +99,20 @@ async def b4_ingestion(
             held: dict[str, Any] = {}
             if best is not None and not heartbeats_only:
                 # Does the rate found in short probes hold once the API server has grown?
+                # If not, which lower rate does?
                 with settled_heap():
-                    held = await hold(
+                    held = await hold_down(
                         bench.kube,
                         lambda rate, seconds: send_at_rate(
                             client, agents, rate, seconds, heartbeats_only=False
                         ),
                         best["offered_per_s"],
+                        resolution,
                         bench.sizes.b4_hold_seconds,
                         meter,
                         P99_BOUND_MS,
+                        lambda: writes_quiet(bench.kube, quiet=1.0, within=60),
                     )
-                await writes_quiet(bench.kube, quiet=1.0, within=60)
     bench.series[f"{tag}_steps"] = steps
     rate = best["accepted_per_s"] if best else 0.0
     return {

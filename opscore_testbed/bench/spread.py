@@ -6,7 +6,9 @@ with `spread` holding [min, max] per figure and `runs` the raw rows, so a reader
 `make bench-check`) sees how far to trust a difference. Non-numeric figures (lists of
 steps, writes by resource) are taken from the run closest to the median of the first
 figure that varies between runs; `problems` are the union over all runs (one failed run
-fails the row).
+fails the row). A figure only some runs measured (B4's `holds_at_*` is None in a run where
+no rate held) is None in the row, never the median of the runs that happened to have it;
+`partial` says how many runs had it.
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ def fold(runs: list[Row]) -> Row:
         raise ValueError(f"fold mixes scenarios: {sorted(names)}")
     if len(runs) == 1:
         return {**runs[0], "runs": 1}
-    keys = [k for k, v in runs[0].items() if numeric(v)]
+    keys = list(dict.fromkeys(k for run in runs for k, v in run.items() if numeric(v)))
     # The first figure that varies picks the representative (a count every run shares,
     # like B1's `workflows`, would always pick the first run).
     varying = [k for k in keys if len({run.get(k) for run in runs}) > 1]
     representative = _closest_to_median(runs, varying[0]) if varying else runs[0]
     row: Row = dict(representative)
     spread: dict[str, list[float]] = {}
+    partial: dict[str, int] = {}
     for key in keys:
         values = [run[key] for run in runs if numeric(run.get(key))]
-        if not values:
+        if len(values) < len(runs):
+            row[key] = None
+            partial[key] = len(values)
             continue
         middle = statistics.median(values)
         row[key] = round(middle, 2) if isinstance(middle, float) else middle
@@ -53,6 +58,8 @@ def fold(runs: list[Row]) -> Row:
     row["problems"] = problems
     row["runs"] = len(runs)
     row["spread"] = spread
+    if partial:
+        row["partial"] = partial
     row["raw_runs"] = runs
     return row
 

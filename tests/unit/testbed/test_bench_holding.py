@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pytest_mock import MockerFixture
 
@@ -10,8 +11,10 @@ from opscore_testbed.bench.cpu import CpuMeter
 from opscore_testbed.bench.holding import (
     Sent,
     hold,
+    hold_down,
     judged,
     parse_gauges,
+    shares_of,
     verdict,
     window_p99s,
 )
@@ -93,3 +96,71 @@ async def test_the_hold_sends_the_rate_and_reports_the_api_server_before_and_aft
     assert row["apiserver_heap_mib_after"] == 3.0
     assert set(row["held_cores"]) == {"bench"}
     assert row["held_window_durable_p99_ms"] == [20.0]
+
+
+def test_the_lower_rates_tried_are_shares_of_the_found_one_on_the_search_grid() -> None:
+    assert shares_of(400, 25) == [400, 300, 200]
+    # Rounded to the grid, never below one step of it, and never the same rate twice.
+    assert shares_of(25, 25) == [25]
+    assert shares_of(50, 25) == [50, 25]
+
+
+class Fleet:
+    """A sender whose durable reports take 300 ms above `slow_above` reports/s, and
+    what it was asked: the rates sent, and after how many sends each settle came."""
+
+    def __init__(self, slow_above: float) -> None:
+        self.slow_above = slow_above
+        self.asked: list[float] = []
+        self.settled: list[int] = []
+
+    async def send(self, rate: float, seconds: float) -> list[Sent]:
+        self.asked.append(rate)
+        latency = 0.3 if rate > self.slow_above else 0.02
+        return [(latency, 202, "idle"), (0.001, 202, "active")] * 15
+
+    async def settle(self) -> None:
+        self.settled.append(len(self.asked))
+
+
+def _kube(mocker: MockerFixture) -> Any:
+    """A kube whose metrics never change."""
+    kube = mocker.Mock()
+    kube.raw_get = mocker.AsyncMock(return_value="go_memstats_heap_inuse_bytes 1048576\n")
+    return kube
+
+
+async def _hold_down(mocker: MockerFixture, fleet: Fleet) -> dict[str, Any]:
+    meter = CpuMeter({"bench": os.getpid()})
+    return await hold_down(_kube(mocker), fleet.send, 400, 25, 0.03, meter, 100, fleet.settle)
+
+
+async def test_a_rate_that_does_not_hold_is_followed_by_lower_ones_until_one_does(
+    mocker: MockerFixture,
+) -> None:
+    fleet = Fleet(slow_above=300)
+    row = await _hold_down(mocker, fleet)
+    assert fleet.asked == [400, 300]
+    assert fleet.settled == [1, 2]  # the API server settles after every hold
+    assert row["held_offered_per_s"] == 400  # the first hold's figures are the found rate's
+    assert row["held"] is False
+    assert [t["held"] for t in row["hold_tries"]] == [False, True]
+    assert row["holds_at_per_s"] == 300
+    assert row["holds_at_durable_p99_ms"] == 20.0
+
+
+async def test_when_no_rate_holds_none_is_reported_not_the_lowest_tried(
+    mocker: MockerFixture,
+) -> None:
+    fleet = Fleet(slow_above=0)
+    row = await _hold_down(mocker, fleet)
+    assert fleet.asked == [400, 300, 200]
+    assert row["holds_at_per_s"] is None
+    assert row["holds_at_durable_per_s"] is None
+
+
+async def test_a_found_rate_that_holds_is_the_only_one_tried(mocker: MockerFixture) -> None:
+    fleet = Fleet(slow_above=1000)
+    row = await _hold_down(mocker, fleet)
+    assert fleet.asked == [400]
+    assert row["holds_at_per_s"] == 400

@@ -50,3 +50,17 @@ def test_a_single_run_is_kept_as_is() -> None:
 def test_runs_of_different_scenarios_are_refused() -> None:
     with pytest.raises(ValueError, match="mixes"):
         fold([{"scenario": "B1"}, {"scenario": "B2"}])
+
+
+def test_a_figure_only_some_runs_measured_is_none_not_the_median_of_those_that_did() -> None:
+    row = fold(
+        [
+            {"scenario": "B4", "best": 400, "holds_at_per_s": None},
+            {"scenario": "B4", "best": 420, "holds_at_per_s": 300},
+            {"scenario": "B4", "best": 380, "holds_at_per_s": 200},
+        ]
+    )
+    assert row["best"] == 400
+    assert row["holds_at_per_s"] is None
+    assert "holds_at_per_s" not in row["spread"]
+    assert row["partial"] == {"holds_at_per_s": 2}
