@@ -82,9 +82,9 @@ def judged(sent: list[Sent], *, share: float = JUDGED_SHARE) -> list[Sent]:
     return sent[len(sent) - max(1, round(len(sent) * share)) :]
 
 
-def verdict(sent: list[Sent], bound_ms: float) -> dict[str, Any]:
-    """The judged part's figures, and whether it kept every report and the durable ones
-    under `bound_ms` at p99 without an error."""
+def verdict(sent: list[Sent], bound_ms: float, seconds: float) -> dict[str, Any]:
+    """The judged part's figures (of a send `seconds` long), and whether it kept every
+    report and the durable ones under `bound_ms` at p99 without an error."""
     part = judged(sent)
     answered = [lat for lat, code, _ in part if code == 202]
     durable = [lat for lat, code, state in part if _durable(code, state)]
@@ -95,6 +95,7 @@ def verdict(sent: list[Sent], bound_ms: float) -> dict[str, Any]:
     return {
         "held_p99_ms": p99,
         "held_durable_p99_ms": durable_p99,
+        "held_durable_per_s": round(len(durable) / (seconds * JUDGED_SHARE), 1),
         "held_errors": errors,
         "held": worst <= bound_ms and not errors,
     }
@@ -136,12 +137,10 @@ async def hold(
     used = meter.stop()
     machine = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
     after = await apiserver_gauges(kube)
-    durable_judged = sum(1 for _, code, state in judged(sent) if _durable(code, state))
     return {
         "held_seconds": seconds,
         "held_offered_per_s": rate,
-        "held_durable_per_s": round(durable_judged / (seconds * JUDGED_SHARE), 1),
-        **verdict(sent, bound_ms),
+        **verdict(sent, bound_ms, seconds),
         "held_window_durable_p99_ms": window_p99s(sent, rate),
         "held_machine_busy_cores": machine,
         "held_cores": {name: round(cpu / elapsed, 2) for name, cpu in used.items()},
@@ -183,7 +182,7 @@ async def hold_down(
         )
         if figures["held"]:
             break
-    holding = next((t for t in tries if t["held"]), None)
+    holding = tries[-1] if tries[-1]["held"] else None  # the loop stops at the one that held
     return {
         **first,
         "hold_tries": tries,

@@ -59,15 +59,16 @@ def test_a_hold_that_drifts_past_the_bound_at_its_end_did_not_hold() -> None:
     # Fast for its first two thirds, slow at the end: what a growing API server does.
     fast: list[Sent] = [(0.01, 202, "idle")] * 200
     slow: list[Sent] = [(0.3, 202, "idle")] * 100
-    figures = verdict(fast + slow, bound_ms=100)
+    figures = verdict(fast + slow, bound_ms=100, seconds=3)
     assert figures["held_durable_p99_ms"] == 300.0
+    assert figures["held_durable_per_s"] == 100.0  # the judged third: 100 reports in 1 s
     assert figures["held"] is False
-    assert verdict(slow + fast, bound_ms=100)["held"] is True
+    assert verdict(slow + fast, bound_ms=100, seconds=3)["held"] is True
 
 
 def test_an_error_at_the_end_fails_the_hold_whatever_the_latency() -> None:
     sent: list[Sent] = [(0.01, 202, "idle")] * 299 + [(0.0, 0, "active")]
-    figures = verdict(sent, bound_ms=100)
+    figures = verdict(sent, bound_ms=100, seconds=3)
     assert figures["held_errors"] == 1
     assert figures["held"] is False
 
