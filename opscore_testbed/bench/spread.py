@@ -8,7 +8,9 @@ steps, writes by resource) are taken from the run closest to the median of the f
 figure that varies between runs; `problems` are the union over all runs (one failed run
 fails the row). A figure only some runs measured (B4's `holds_at_*` is None in a run where
 no rate held) is None in the row, never the median of the runs that happened to have it;
-`partial` says how many runs had it.
+`partial` says how many runs had it. Likewise a yes/no figure (B4's `held`) the runs
+disagree on is None, with `true_in` saying in how many runs it was true: the run nearest
+the median of another figure must not answer for the others.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def fold(runs: list[Row]) -> Row:
     row: Row = dict(representative)
     spread: dict[str, list[float]] = {}
     partial: dict[str, int] = {}
+    true_in: dict[str, int] = {}
+    for key in dict.fromkeys(k for run in runs for k, v in run.items() if isinstance(v, bool)):
+        said = [run.get(key) for run in runs]
+        if len(set(said)) > 1:
+            row[key] = None
+            true_in[key] = sum(1 for value in said if value is True)
     for key in keys:
         values = [run[key] for run in runs if numeric(run.get(key))]
         if len(values) < len(runs):
@@ -60,6 +68,8 @@ def fold(runs: list[Row]) -> Row:
     row["spread"] = spread
     if partial:
         row["partial"] = partial
+    if true_in:
+        row["true_in"] = true_in
     row["raw_runs"] = runs
     return row
 

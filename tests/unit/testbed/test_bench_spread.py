@@ -64,3 +64,17 @@ def test_a_figure_only_some_runs_measured_is_none_not_the_median_of_those_that_d
     assert row["holds_at_per_s"] is None
     assert "holds_at_per_s" not in row["spread"]
     assert row["partial"] == {"holds_at_per_s": 2}
+
+
+def test_a_yes_no_figure_the_runs_disagree_on_is_none_with_how_many_said_yes() -> None:
+    row = fold(
+        [
+            {"scenario": "B4", "best": 400, "held": True, "capped": False},
+            {"scenario": "B4", "best": 420, "held": False, "capped": False},
+            {"scenario": "B4", "best": 380, "held": False, "capped": False},
+        ]
+    )
+    assert row["held"] is None  # the representative run (best 400) said True
+    assert row["true_in"] == {"held": 1}
+    assert row["capped"] is False
+    assert "held" not in row["spread"]
