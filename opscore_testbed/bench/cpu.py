@@ -47,6 +47,28 @@ def ms_per_step(used: dict[str, float], steps: int) -> dict[str, float]:
     }
 
 
+#: The yardstick process of `relative_cpu` and the processes it is a yardstick for.
+YARDSTICK = "kube_apiserver"
+MEASURED_AGAINST = ("operator", "sidecar")
+
+
+def relative_cpu(used: dict[str, float]) -> dict[str, float | None]:
+    """Ops-Core's CPU over kube-apiserver's in the same window: `cpu_<name>_vs_kube_apiserver`
+    keys for a result row (None when kube-apiserver used none).
+
+    CPU per step does not carry between hosts as well as issue 20 hoped: on two hosts a
+    day apart every process's grew by 1.7-2.1x, the same code's operator 3.0 -> 5.8 ms,
+    while its share of kube-apiserver's stayed 0.25-0.30. A ratio within one run tells a
+    slower host (every figure moves, the ratio does not) from a costlier operator (the
+    ratio moves)."""
+    base = used.get(YARDSTICK)
+    return {
+        f"cpu_{name}_vs_{YARDSTICK}": (round(used[name] / base, 3) if base else None)
+        for name in MEASURED_AGAINST
+        if name in used
+    }
+
+
 def machine_ticks(stat: str | None = None) -> tuple[int, int]:
     """(all CPU ticks, stolen ticks) of the whole machine so far, from /proc/stat's `cpu`
     line: on a VM, time the hypervisor gave to others while this one wanted to run."""

@@ -8,7 +8,7 @@ import time
 from opscore_operator.agent_reconciler import AGENT_STATUS_QUIET_SECONDS
 from opscore_testbed.bench.apimetrics import write_counts
 from opscore_testbed.bench.common import Bench, Row, writes_quiet
-from opscore_testbed.bench.cpu import CpuMeter, ms_per_step
+from opscore_testbed.bench.cpu import CpuMeter, ms_per_step, relative_cpu
 from opscore_testbed.bench.profile import OperatorProfile, summarise
 from opscore_testbed.bench.search import highest_passing_rate
 from opscore_testbed.bench.workload import (
@@ -91,6 +91,7 @@ async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
             "writes_per_s": round(writes.total / drain, 1),
             "writes_vs_b0_ceiling": round(writes.total / drain / ceiling, 2) if ceiling else None,
             **ms_per_step(cpu, total_steps),
+            **relative_cpu(cpu),
         }
         if profile is not None:
             summary = summarise(

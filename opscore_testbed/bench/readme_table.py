@@ -74,6 +74,10 @@ LINES = (
                 digits=1,
             ),
             Figure("cpu_kube_apiserver_ms_per_step", "kube-apiserver CPU", " ms/step", digits=1),
+            # The same run's ratio: what carries between hosts (cpu.relative_cpu).
+            Figure(
+                "cpu_operator_vs_kube_apiserver", "operator CPU / kube-apiserver's", "", digits=2
+            ),
             Figure("cpu_sidecar_ms_per_step", "sidecar CPU", " ms/step", digits=1),
             Figure("cpu_etcd_ms_per_step", "etcd CPU", " ms/step", digits=1),
         ),

@@ -14,6 +14,7 @@ from opscore_testbed.bench.check import (
     change,
     compare,
     compare_metric,
+    host_moved,
     main,
     without_outliers,
 )
@@ -21,6 +22,11 @@ from opscore_testbed.bench.check import (
 
 def results(size: str = "full", **rows: dict[str, Any]) -> dict[str, Any]:
     return {"meta": {"size": size}, "scenarios": [{"scenario": k, **v} for k, v in rows.items()]}
+
+
+def named(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`results` for scenario names that are not identifiers ("B0 ceiling")."""
+    return {"meta": {"size": "full"}, "scenarios": [{"scenario": k, **v} for k, v in rows.items()]}
 
 
 def runs(metric: str, *values: float) -> dict[str, Any]:
@@ -104,3 +110,30 @@ def test_the_change_says_which_way_in_words() -> None:
     assert change(0.12) == "12.0% worse"
     assert change(0.0) == "0.0%"
     assert change(float("inf")) == "all the way worse"
+
+
+def test_a_slower_host_is_named_when_b0s_ceiling_moved() -> None:
+    # 2026-12-05 vs 2026-12-07: the same code, B0 943 -> 546 PATCH/s.
+    base = {"B0 ceiling": runs("status_patches_per_s", 943, 930, 960)}
+    slower = {"B0 ceiling": runs("status_patches_per_s", 546, 512, 560)}
+    verdicts, _ = compare(named(base), named(slower))
+    moved = host_moved(verdicts)
+    assert moved is not None
+    assert "hosts differ" in moved
+    assert "42.1% worse" in moved
+    same, _ = compare(named(base), named(base))
+    assert host_moved(same) is None
+
+
+def test_a_ceiling_that_moved_within_its_spread_names_no_host() -> None:
+    base = {"B0 ceiling": runs("status_patches_per_s", 546, 512, 656)}
+    run = {"B0 ceiling": runs("status_patches_per_s", 650, 520, 700)}
+    verdicts, _ = compare(named(base), named(run))
+    assert host_moved(verdicts) is None  # 19% up, but the runs spread 20% themselves
+
+
+def test_the_operators_share_of_kube_apiservers_cpu_is_checked() -> None:
+    base = {"B1": runs("cpu_operator_vs_kube_apiserver", 0.29, 0.30, 0.29)}
+    costlier = {"B1": runs("cpu_operator_vs_kube_apiserver", 0.40, 0.41, 0.39)}
+    verdicts, _ = compare(named(base), named(costlier))
+    assert [v.outcome for v in verdicts] == ["regression"]

@@ -18,6 +18,7 @@ from opscore_testbed.bench.cpu import (
     machine_busy,
     machine_ticks,
     ms_per_step,
+    relative_cpu,
     steal_percent,
 )
 
@@ -62,6 +63,20 @@ def test_ms_per_step_names_each_process() -> None:
     assert ms_per_step({"operator": 2.0, "kube-apiserver": 5.0}, 1000) == {
         "cpu_operator_ms_per_step": 2.0,
         "cpu_kube-apiserver_ms_per_step": 5.0,
+    }
+
+
+def test_ops_cores_cpu_is_also_given_as_a_share_of_kube_apiservers_in_the_same_window() -> None:
+    used = {"operator": 1.5, "sidecar": 0.5, "kube_apiserver": 6.0, "etcd": 1.0}
+    assert relative_cpu(used) == {
+        "cpu_operator_vs_kube_apiserver": 0.25,
+        "cpu_sidecar_vs_kube_apiserver": 0.083,
+    }
+
+
+def test_a_share_of_nothing_is_no_figure() -> None:
+    assert relative_cpu({"operator": 1.0, "kube_apiserver": 0.0}) == {
+        "cpu_operator_vs_kube_apiserver": None
     }
 
 
