@@ -74,7 +74,7 @@ LINES = (
                 digits=1,
             ),
             Figure("cpu_kube_apiserver_ms_per_step", "kube-apiserver CPU", " ms/step", digits=1),
-            # The same run's ratio: what carries between hosts (cpu.relative_cpu).
+            # The same run's ratio: what moves least between hosts (cpu.relative_cpu).
             Figure(
                 "cpu_operator_vs_kube_apiserver", "operator CPU / kube-apiserver's", "", digits=2
             ),

@@ -21,12 +21,12 @@ from opscore_testbed.bench.check import (
 
 
 def results(size: str = "full", **rows: dict[str, Any]) -> dict[str, Any]:
+    return named(rows, size)
+
+
+def named(rows: dict[str, dict[str, Any]], size: str = "full") -> dict[str, Any]:
+    """A results file of these rows by scenario name (names like "B0 ceiling" too)."""
     return {"meta": {"size": size}, "scenarios": [{"scenario": k, **v} for k, v in rows.items()]}
-
-
-def named(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """`results` for scenario names that are not identifiers ("B0 ceiling")."""
-    return {"meta": {"size": "full"}, "scenarios": [{"scenario": k, **v} for k, v in rows.items()]}
 
 
 def runs(metric: str, *values: float) -> dict[str, Any]:
