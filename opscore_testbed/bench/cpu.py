@@ -56,11 +56,10 @@ def relative_cpu(used: dict[str, float]) -> dict[str, float | None]:
     """Ops-Core's CPU over kube-apiserver's in the same window: `cpu_<name>_vs_kube_apiserver`
     keys for a result row (None when kube-apiserver used none).
 
-    CPU per step does not carry between hosts as well as issue 20 hoped: the same code's
-    operator read 3.0 ms/step on one host and 5.8-6.5 on the next day's, every process's
-    CPU growing alike, while its share of kube-apiserver's read 0.25-0.31
-    (docs/performance.md). A ratio within one run tells a slower host (every figure
-    moves, the ratio much less) from a costlier operator (the ratio moves)."""
+    CPU per step does not carry between hosts as well as issue 20 hoped: on a slower host
+    every process's grows alike, so a ratio within one run tells a slower host (every
+    figure moves, the ratio much less) from a costlier operator (the ratio moves). The
+    runs that showed it are compared in docs/performance.md."""
     base = used.get(YARDSTICK)
     return {
         f"cpu_{name}_vs_{YARDSTICK}": (round(used[name] / base, 3) if base else None)
