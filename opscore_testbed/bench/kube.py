@@ -6,6 +6,8 @@ with the code that measures, not in production code.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -54,6 +56,18 @@ class BenchKube(KubeClient):
         if resp.status_code >= 400:
             raise _error_from(resp)
         return resp.content
+
+    @contextlib.asynccontextmanager
+    async def watch_lines(self, path: str) -> AsyncIterator[AsyncIterator[str]]:
+        """A watch held open on `path` (e.g. `.../configmaps?watch=1`): its event lines,
+        unparsed, for as long as the caller reads them (no read timeout)."""
+        async with self._streams.stream(
+            "GET", path, headers=self._auth(), timeout=httpx.Timeout(None, connect=5.0)
+        ) as resp:
+            if resp.status_code >= 400:
+                await resp.aread()
+                raise _error_from(resp)
+            yield resp.aiter_lines()
 
     def _auth(self) -> dict[str, str]:
         auth = self._connection.auth_header()
