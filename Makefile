@@ -9,7 +9,7 @@ CLUSTER_DIR ?= .cluster
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt typecheck test test-unit test-integration control-plane-bin test-tools jaeger-bin \
 	cluster-up cluster-down demo crds check image kind-up kind-load deploy undeploy kind-down openapi \
-	bench bench-check bench-profile bench-apiserver-profile chaos chaos-short
+	bench bench-check bench-profile bench-apiserver-profile bench-write-shapes bench-ab chaos chaos-short
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -80,6 +80,15 @@ bench-profile: venv control-plane-bin ## B1 with the operator under py-spy: BENC
 
 bench-apiserver-profile: venv control-plane-bin ## B4's load at RATE (100) reports/s with kube-apiserver's pprof: bench/results/latest-apiserver-profile.md
 	$(PY) -m opscore_testbed.bench.apiserver_profile --rate $(or $(RATE),100)
+
+bench-write-shapes: venv control-plane-bin ## kube-apiserver's CPU per durable report by how reports are stored: bench/results/latest-write-shapes.md
+	$(PY) -m opscore_testbed.bench.write_shapes $(if $(RATE),--rate $(RATE),)
+
+# BASE: the git ref to beat; the candidate is this checkout as it is (CANDIDATE=ref for another).
+BASE ?= HEAD
+PAIRS ?= 3
+bench-ab: venv control-plane-bin ## B1 on BASE and on this checkout, interleaved (ABBA, PAIRS pairs): fails on a worse tracked figure
+	$(PY) -m opscore_testbed.bench.ab --base $(BASE) --pairs $(PAIRS) $(if $(CANDIDATE),--candidate $(CANDIDATE),)
 
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=
