@@ -108,10 +108,19 @@ async def b1_drain(bench: Bench, ceiling: float | None) -> list[Row]:
     return rows
 
 
+def control_plane_pids(bench: Bench) -> dict[str, int]:
+    """kube-apiserver's and etcd's pids, by their names as figures (`kube_apiserver`)."""
+    return {
+        p.name.replace("-", "_"): p.pid
+        for p in bench.cp.processes
+        if p.name in ("kube-apiserver", "etcd")
+    }
+
+
 def stack_pids(bench: Bench, stack: OpsCoreStack) -> dict[str, int]:
     """The processes a step costs CPU in: Ops-Core's two, the control plane's two that
     serve it, and the simulator (whose agents answer instantly)."""
-    pids = {p.name: p.pid for p in bench.cp.processes if p.name in ("kube-apiserver", "etcd")}
+    pids = control_plane_pids(bench)
     for name, process in (
         ("operator", stack.operator),
         ("sidecar", stack.sidecar),

@@ -51,6 +51,7 @@ from opscore_testbed.bench.apimetrics import write_counts
 from opscore_testbed.bench.audit import OPERATOR_ACCOUNT, SIDECAR_ACCOUNT
 from opscore_testbed.bench.common import ACCOUNTS, ROLES, SIZES, Bench, Row, pct
 from opscore_testbed.bench.cpu import CpuMeter, busy_cores, cpu_seconds, machine_busy
+from opscore_testbed.bench.drain import control_plane_pids
 from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.spread import fold
 
@@ -274,12 +275,12 @@ async def _drive(
     return len(latencies), errors, latencies
 
 
-async def _watch(kube: BenchKube, path: str, stop: asyncio.Event) -> None:
-    """Hold a watch on `path` open and read what it sends (without parsing it)."""
+async def _watch(kube: BenchKube, path: str) -> None:
+    """Hold a watch on `path` open and read what it sends (without parsing it), until
+    cancelled."""
     async with kube.watch_lines(path) as lines:
         async for _ in lines:
-            if stop.is_set():
-                return
+            pass
 
 
 async def _settle(pid: int) -> float:
@@ -311,20 +312,15 @@ async def measure(shape: Shape, rate: float, seconds: float, agents: int, log_di
         names = [f"load-{i:04d}" for i in range(agents)]
         sidecar = _client(bench, namespace, SIDECAR_ACCOUNT, "opscore-sidecar")
         operator = _client(bench, namespace, OPERATOR_ACCOUNT, "opscore-operator")
-        stop = asyncio.Event()
         try:
             await _create(shape, bench, namespace, names, operator=operator, sidecar=sidecar)
             target = Target(sidecar, namespace, names)
             watch = asyncio.create_task(
-                _watch(bench.kube, shape.watch.path(namespace) + "?watch=1", stop)
+                _watch(bench.kube, shape.watch.path(namespace) + "?watch=1")
             )
-            pids = {
-                p.name: p.pid for p in bench.cp.processes if p.name in ("kube-apiserver", "etcd")
-            }
-            meter = CpuMeter(
-                {**{k.replace("-", "_"): v for k, v in pids.items()}, "bench": os.getpid()}
-            )
-            idle = await _settle(pids["kube-apiserver"])
+            pids = control_plane_pids(bench)
+            meter = CpuMeter({**pids, "bench": os.getpid()})
+            idle = await _settle(pids["kube_apiserver"])
             before = await write_counts(bench.kube)
             meter.start()
             machine_before = machine_busy()
@@ -334,7 +330,6 @@ async def measure(shape: Shape, rate: float, seconds: float, agents: int, log_di
             cpu = meter.stop()
             machine_cores = busy_cores(machine_before, machine_busy(), os.cpu_count() or 1)
             served = (await write_counts(bench.kube) - before).by_resource[shape.counted_as]
-            stop.set()
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
