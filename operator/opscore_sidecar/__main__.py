@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workers=1,
         log_config=None,
         access_log=settings.access_log,
+        timeout_keep_alive=settings.keepalive_seconds,
         lifespan="on",
     )
 

@@ -147,6 +147,17 @@ class SidecarSettings(BaseSettings):
     access_log: bool = Field(
         default=False, description="OPSCORE_ACCESS_LOG: log every HTTP request (uvicorn)."
     )
+    keepalive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description=(
+            "OPSCORE_KEEPALIVE_SECONDS: how long an idle HTTP connection is kept open. Longer "
+            "than any client's or proxy's own idle limit (httpx 5 s, HAProxy/ingress 60 s), so "
+            "the sidecar never closes a connection a client is reusing at that moment: the "
+            "report would be lost, as the AgentKit SDK does not retry."
+        ),
+    )
     jaeger_url: HttpUrl | None = Field(
         default=None,
         description=(

@@ -7,8 +7,9 @@ workflows' reports share the write path with the noise. What must hold:
 
 - every workflow Succeeded, every step ran exactly once at AgentKit (no task lost, none
   inferred done early and dispatched again);
-- every noise report was answered 202 (the default rate limits do not throttle this), the
-  sidecar answered no 5xx, and each noise agent's final `idle` (a transition after
+- every noise report was answered 202 (the default rate limits do not throttle this, and
+  the sidecar never closes a kept-alive connection a client is reusing), the sidecar
+  answered no 5xx, and each noise agent's final `idle` (a transition after
   `active`) is its stored state: heartbeats may be coalesced, transitions never dropped.
 """
 
@@ -63,7 +64,7 @@ class Noise:
     def __init__(self, url: str, key: str) -> None:
         self.url = url
         self.key = key
-        self.codes: Counter[int] = Counter()
+        self.codes: Counter[int | str] = Counter()  # HTTP status, or the transport error
         self.final: dict[str, datetime] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -103,8 +104,12 @@ class Noise:
         self, client: httpx.AsyncClient, agent_id: str, state: str, stamp: datetime
     ) -> None:
         body = {"agentId": agent_id, "timestamp": stamp.isoformat(), "state": state, "details": {}}
-        resp = await client.post(f"/v1/opscore/agent/{agent_id}/state", json=body)
-        self.codes[resp.status_code] += 1
+        try:
+            resp = await client.post(f"/v1/opscore/agent/{agent_id}/state", json=body)
+        except httpx.TransportError as exc:  # a lost report: counted, and the agent goes on
+            self.codes[type(exc).__name__] += 1
+        else:
+            self.codes[resp.status_code] += 1
 
 
 def _workers_ready(stack: OpsCoreStack) -> bool:

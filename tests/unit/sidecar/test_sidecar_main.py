@@ -20,6 +20,7 @@ from opscore_sidecar.__main__ import main
 from opscore_sidecar.app import create_app
 from opscore_sidecar.logs import configure_logging
 from opscore_sidecar.settings import SidecarSettings
+from opscore_testbed.loadbalancer import config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,6 +35,7 @@ ENV_NAMES = (
     "LOG_LEVEL",
     "OPSCORE_MAX_BODY_BYTES",
     "OPSCORE_MAX_CLOCK_SKEW_SECONDS",
+    "OPSCORE_KEEPALIVE_SECONDS",
 )
 
 
@@ -121,6 +123,34 @@ def test_main_serves_the_app_with_one_uvicorn_worker(
     main(["--port", "9999", "--host", "0.0.0.0"])
     kwargs = run.call_args.kwargs
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("0.0.0.0", 9999, 1)
+
+
+def test_main_keeps_idle_connections_for_the_configured_time(
+    env: pytest.MonkeyPatch, mocker: MockerFixture, root_logging: None
+) -> None:
+    env.setenv("OPSCORE_NAMESPACE", "agents")
+    env.setenv("OPSCORE_API_KEY", "k")
+    env.setenv("OPSCORE_KEEPALIVE_SECONDS", "90")
+    run = mocker.patch("opscore_sidecar.__main__.uvicorn.run")
+    main([])
+    assert run.call_args.kwargs["timeout_keep_alive"] == 90
+
+
+def test_idle_connections_outlive_the_clients_own_idle_limit(env: pytest.MonkeyPatch) -> None:
+    # uvicorn's default (5 s) equals httpx's idle expiry, so the sidecar could close a
+    # connection at the moment a client reuses it: that report fails with a ReadError, and
+    # the SDK does not retry. The server must be the side that waits longer, behind the
+    # test bed's HAProxy too.
+    keepalive = SidecarSettings(namespace="agents", api_key="k").keepalive_seconds
+    assert keepalive > (httpx.Limits().keepalive_expiry or 0)
+    haproxy = config(port=1, backends=[2])
+    idle_limits = [
+        int(line.split()[-1].removesuffix("s"))
+        for line in haproxy.splitlines()
+        if line.strip().startswith(("timeout client", "timeout server"))
+    ]
+    assert idle_limits, "the HAProxy config sets its idle timeouts"
+    assert keepalive > max(idle_limits)
 
 
 async def test_lifespan_connects_with_kubeconfig_and_closes_the_client(
