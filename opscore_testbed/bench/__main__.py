@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(rows))
     print(f"\nsaved {args.out} and {args.out.with_suffix('.png')}")
     if args.profile:
-        written = report.profiles(args.out, rows)
+        written = report.profiles(args.out, rows, meta)
         print("profile: " + (", ".join(map(str, written)) or "none (B1 did not run)"))
     found = [f"{row['scenario']}: {p}" for row in rows for p in row.get("problems") or []]
     if found:

@@ -153,9 +153,13 @@ def summarise(raw: str, *, cpu_ms_per_step: float, top: int = 15) -> Profile:
     )
 
 
-def markdown(profile: Profile, *, title: str) -> str:
+def markdown(profile: Profile, *, title: str, measured: str) -> str:
+    """The profile as three tables under `title`; `measured` says when, where and by
+    which command (a profile's proportions move with the host, like its figures)."""
     lines = [
         f"# {title}",
+        "",
+        measured,
         "",
         f"py-spy at {RATE} samples/s ({profile.samples} samples), scaled to the operator's"
         f" measured CPU: {profile.cpu_ms_per_step} ms per step (/proc utime + stime). Self:"

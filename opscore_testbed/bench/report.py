@@ -106,9 +106,10 @@ def chart(path: Path, series: dict[str, Any]) -> None:
     plt.close(fig)
 
 
-def profiles(out: Path, rows: list[dict[str, Any]]) -> list[Path]:
+def profiles(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[Path]:
     """Write each row's operator profile (B1 with `--profile`) as Markdown tables next to
-    `out` (`latest.json` -> `latest-profile.md`); the paths written."""
+    `out` (`latest.json` -> `latest-profile.md`), headed by the run's date, machine and
+    command from `meta`; the paths written."""
     from opscore_testbed.bench.profile import Cost, Profile, markdown
 
     written: list[Path] = []
@@ -124,8 +125,18 @@ def profiles(out: Path, rows: list[dict[str, Any]]) -> list[Path]:
             packages=[Cost(**c) for c in found["packages"]],
         )
         path = out.with_name(out.stem + "-profile.md")
+        machine = meta["machine"]
+        measured = (
+            f"`{meta['command']}`, {meta['started']}, {machine['cpus']} cores "
+            f'"{machine["cpu_model"]}", {machine["memory_gib"]} GiB, '
+            f"Python {machine['python']}, steal {meta['cpu_steal_pct']} %."
+        )
         path.write_text(
-            markdown(profile, title=f"Where the operator's CPU goes: {row['scenario']}")
+            markdown(
+                profile,
+                title=f"Where the operator's CPU goes: {row['scenario']}",
+                measured=measured,
+            )
         )
         written.append(path)
     return written

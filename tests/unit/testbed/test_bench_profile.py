@@ -3,9 +3,13 @@ to the operator's measured CPU by sample share."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from opscore_testbed.bench.profile import markdown, summarise
+from opscore_testbed.bench.report import profiles
 
 RAW = "\n".join(
     [
@@ -46,6 +50,23 @@ def test_an_empty_profile_is_an_error_not_a_table_of_zeros() -> None:
 
 
 def test_the_markdown_has_the_three_tables() -> None:
-    text = markdown(summarise(RAW, cpu_ms_per_step=10.0), title="B1")
+    text = markdown(summarise(RAW, cpu_ms_per_step=10.0), title="B1", measured="`cmd`, today")
+    assert text.splitlines()[2] == "`cmd`, today"
     assert text.count("## ") == 3
     assert "| `aiohttp` | 6.0 |" in text
+
+
+def test_the_written_profile_says_when_where_and_by_which_command(tmp_path: Path) -> None:
+    summary = dataclasses.asdict(summarise(RAW, cpu_ms_per_step=10.0))
+    meta = {
+        "command": "python -m opscore_testbed.bench --profile",
+        "started": "2026-12-07T23:00:00Z",
+        "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "memory_gib": 23.5, "python": "3.11.7"},
+        "cpu_steal_pct": 0.4,
+    }
+    rows = [{"scenario": "B1 drain 500x1-step", "profile_top": summary}, {"scenario": "B3"}]
+    [path] = profiles(tmp_path / "latest.json", rows, meta)
+    assert path.name == "latest-profile.md"
+    header = path.read_text().splitlines()[2]
+    for fact in ("--profile", "2026-12-07T23:00:00Z", "2 cores", "AMD EPYC", "23.5 GiB"):
+        assert fact in header
