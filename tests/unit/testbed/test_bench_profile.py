@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,10 @@ def test_the_written_profile_says_when_where_and_by_which_command(tmp_path: Path
         "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "memory_gib": 23.5, "python": "3.11.7"},
         "cpu_steal_pct": 0.4,
     }
-    rows = [{"scenario": "B1 drain 500x1-step", "profile_top": summary}, {"scenario": "B3"}]
+    rows: list[dict[str, Any]] = [
+        {"scenario": "B1 drain 500x1-step", "profile_top": summary},
+        {"scenario": "B3"},
+    ]
     [path] = profiles(tmp_path / "latest.json", rows, meta)
     assert path.name == "latest-profile.md"
     header = path.read_text().splitlines()[2]
