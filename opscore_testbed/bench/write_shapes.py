@@ -19,6 +19,10 @@ Shapes:
 - `agent-status merge patch, 4`: the same content as a merge patch (no field test).
 - `agent-status json patch, 1`: today's write with the list cut to one entry.
 - `configmap per agent, 4`: a built-in object per agent (no CRD schema, no pruning).
+- `report-log CR per agent, 4`: a small custom object per agent holding only its reports
+  (`report_log_crd.yaml`, the Agent's report schema), written as today's JSON patch tests
+  and bumps its sequence: whether a lean custom resource costs what a ConfigMap does, or
+  what an Agent does (is it the Agent's size, or custom resources' path?).
 - `shared configmap, N per write`: one object holding every agent's newest two reports;
   each write carries N agents' reports (what a per-replica inbox that batches the reports
   arriving during one write would do at this rate). Its latency column is the write's
@@ -56,6 +60,8 @@ from opscore_testbed.bench.kube import BenchKube
 from opscore_testbed.bench.spread import fold
 
 CONFIGMAPS = Resource("", "v1", "configmaps")
+REPORT_LOGS = Resource("bench.opscore.opspawn.io", "v1alpha1", "agentreportlogs")
+REPORT_LOG_CRD = Path(__file__).with_name("report_log_crd.yaml")
 #: Served writes may differ from the client's count by this share before the run fails.
 COUNT_TOLERANCE = 0.01
 #: kube-apiserver counts as idle below this many cores (over one second) ...
@@ -140,6 +146,24 @@ async def _configmap_per_agent(target: Target, agents: list[str]) -> None:
         await target.kube.patch(CONFIGMAPS, target.namespace, f"reports-{agent}", patch)
 
 
+async def _report_log_per_agent(target: Target, agents: list[str]) -> None:
+    (agent,) = agents
+    async with target.lock(agent):
+        reports = target.add_report(agent, 4)
+        seq = target.sequence.get(agent, 0)
+        await target.kube.json_patch(
+            REPORT_LOGS,
+            target.namespace,
+            f"reports-{agent}",
+            [
+                {"op": "test", "path": "/sequence", "value": seq},
+                {"op": "replace", "path": "/reports", "value": reports},
+                {"op": "replace", "path": "/sequence", "value": seq + 1},
+            ],
+        )
+        target.sequence[agent] = seq + 1
+
+
 SHARED = "reports-shard-0"
 
 
@@ -154,6 +178,7 @@ SHAPES = (
     Shape("agent-status merge patch, 4", 1, "agents/status", AGENTS, _agent_merge_patch),
     Shape("agent-status json patch, 1", 1, "agents/status", AGENTS, _agent_json_patch(1)),
     Shape("configmap per agent, 4", 1, "configmaps", CONFIGMAPS, _configmap_per_agent),
+    Shape("report-log CR per agent, 4", 1, "agentreportlogs", REPORT_LOGS, _report_log_per_agent),
     Shape("shared configmap, 5 per write", 5, "configmaps", CONFIGMAPS, _shared_configmap, True),
     Shape("shared configmap, 25 per write", 25, "configmaps", CONFIGMAPS, _shared_configmap, True),
 )
@@ -209,6 +234,12 @@ async def _create(
             await sidecar.patch(AGENTS, namespace, agent, first, status=True)
         return
     names = [SHARED] if shape.shared else [f"reports-{agent}" for agent in agents]
+    if shape.watch is REPORT_LOGS:
+        for name in names:
+            kind = {"apiVersion": REPORT_LOGS.api_version, "kind": "AgentReportLog"}
+            empty = {"metadata": {"name": name}, "sequence": 0, "reports": []}
+            await sidecar.create(REPORT_LOGS, namespace, {**kind, **empty})
+        return
     for name in names:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {}}
         await bench.kube.create(CONFIGMAPS, namespace, body)
@@ -300,10 +331,16 @@ async def measure(shape: Shape, rate: float, seconds: float, agents: int, log_di
     async with fresh_bench(SIZES["full"], log_dir, {}, profile=False) as bench:
         namespace = bench.namespace("writes")
         bench.cp.kubectl("apply", "-n", namespace, "-f", str(ACCOUNTS), "-f", str(ROLES))
-        # The sidecar's Role does not cover ConfigMaps: the built-in shapes need a grant.
+        bench.cp.kubectl("apply", "-f", str(REPORT_LOG_CRD))
+        bench.cp.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPORT_LOG_CRD),
+            timeout=90,
+        )  # fmt: skip
+        # The sidecar's Role covers neither ConfigMaps nor the candidate report log.
         bench.cp.kubectl(
             "create", "role", "bench-configmaps", "-n", namespace,
-            "--verb=create,get,patch,list,watch", "--resource=configmaps",
+            "--verb=create,get,patch,list,watch",
+            "--resource=configmaps,agentreportlogs.bench.opscore.opspawn.io",
         )  # fmt: skip
         bench.cp.kubectl(
             "create", "rolebinding", "bench-configmaps", "-n", namespace,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from opscore_testbed.bench.spread import fold
 from opscore_testbed.bench.write_shapes import SHAPES, Result, figures, line
 
-AGENT_JSON_PATCH = SHAPES[0]
-SHARED_BY_5 = SHAPES[4]
+SHAPE = {shape.name: shape for shape in SHAPES}
+AGENT_JSON_PATCH = SHAPE["agent-status json patch, 4"]
+SHARED_BY_5 = SHAPE["shared configmap, 5 per write"]
 
 
 def result(**overrides: object) -> Result:
@@ -66,3 +67,10 @@ def test_rounds_fold_into_the_median_with_the_spread_beside_it() -> None:
 def test_a_failed_round_fails_the_folded_row() -> None:
     runs = [figures(result()), figures(result(served=0, writes_ok=0, latencies=[]))]
     assert fold(runs)["problems"]
+
+
+def test_every_shape_has_its_own_name_and_counts_the_resource_it_writes() -> None:
+    assert len(SHAPE) == len(SHAPES)
+    for shape in SHAPES:
+        # The served count is read from apiserver_request_total under this resource.
+        assert shape.counted_as.split("/")[0] == shape.watch.plural, shape.name
