@@ -34,7 +34,6 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.background import BackgroundTask
 
-from opscore_kube.transport import AiohttpTransport
 from opscore_testbed.agentkit_sim_agents import (
     AgentFleet,
     AgentMode,
@@ -62,6 +61,7 @@ from opscore_testbed.agentkit_sim_state import (
     QuietCutOffs,
     WebhookNotifier,
 )
+from opscore_testbed.aiohttp_transport import AiohttpTransport
 from opscore_testbed.asgi_serving import bind_socket, serve_app
 
 logger = logging.getLogger("opscore_testbed.agentkit_sim")

@@ -15,6 +15,8 @@ at-most-once accounting needs them to (`transport.py` keeps the same split for h
 - `Lost`: it went out and the answer did not come back (timeout, reset, hang-up); the
   server may have acted on it. The API server's writes are fenced (resourceVersion,
   `test` operations, preconditions), which is what makes `KubeClient` retry these too.
+- Either one that ran out of time is also `ConnectTimedOut` or `AnswerTimedOut`, for
+  callers that tell a slow server from an unreachable one (the AgentKit client).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ class NotSent(DeliveryError):
 
 class Lost(DeliveryError):
     """The request went out and its answer was lost: it may have taken effect."""
+
+
+class ConnectTimedOut(NotSent):
+    """No connection opened (or came free in the pool) in time."""
+
+
+class AnswerTimedOut(Lost):
+    """The request went out and the server was silent for the read timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +174,11 @@ class AiohttpExchange:
                 content = await response.read()
                 return Answer(response.status, response.reason or "", response.headers, content)
         except aiohttp.ConnectionTimeoutError as exc:  # before its parent, ServerTimeoutError
-            raise NotSent(f"{method} {path}: no connection in time: {exc}") from exc
+            raise ConnectTimedOut(f"{method} {path}: no connection in time: {exc}") from exc
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(f"{method} {path}: {exc}") from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise Lost(f"{method} {path}: no answer in time") from exc
+            raise AnswerTimedOut(f"{method} {path}: no answer in time") from exc
         except aiohttp.ClientError as exc:
             # A reset, broken pipe or hang-up on an open connection: the request may have
             # been read (failing to open one is ClientConnectorError, above).

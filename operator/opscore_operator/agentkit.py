@@ -15,28 +15,38 @@ scheduled. Agents that report `opscore_task_id` make such a duplicate harmless (
 matches the attempt exactly); for reference agents it is a known limit (docs/agents.md).
 
 A final failure says whether AgentKit **may have taken** the task (`maybe_delivered`): a
-request that was sent whole and then timed out or lost its connection (read timeout, read
-error, the server closing mid-answer) may have been scheduled; one that never connected,
-or that AgentKit answered with an error, was not. The engine sends a task that may have
-been taken again under the *same* task id (at least once, the duplicate visible by
-`opscore_task_id`), and one that surely was not under a new attempt.
+request that went out and then timed out or lost its connection (a silent server, a reset,
+the server closing mid-answer: the exchange's `Lost`) may have been scheduled; one that
+never connected (`NotSent`), or that AgentKit answered with an error, was not. The
+engine sends a task that may have been taken again under the *same* task id (at least
+once, the duplicate visible by `opscore_task_id`), and one that surely was not under a new
+attempt. A connection that broke while the request was being written counts as `Lost`
+too: the exchange cannot tell how much of it left, so the task is resent under its id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import httpx
 from prometheus_client import Counter, Histogram
 
 import opscore_faultpoints as faultpoints
-from opscore_kube.transport import AiohttpTransport
+from opscore_kube.exchange import (
+    AiohttpExchange,
+    Answer,
+    AnswerTimedOut,
+    ConnectTimedOut,
+    DeliveryError,
+    Exchange,
+    Lost,
+)
 from opscore_logic.engine import Dispatch, WorkflowRef
 
 logger = logging.getLogger("opscore.agentkit")
@@ -68,6 +78,9 @@ class DispatchResult:
 
 
 SENDER_ID = "opscore"
+# What each dispatch says about itself (an aiohttp exchange adds no headers of its own).
+_POST_HEADERS = {"Content-Type": "application/json", "User-Agent": "opscore-operator"}
+_GET_HEADERS = {"Accept": "application/json", "User-Agent": "opscore-operator"}
 
 
 def task_message(
@@ -107,25 +120,30 @@ class AgentKitClient:
         timeout: float = 10.0,
         attempts: int = 4,
         backoff: float = 0.2,
-        transport: httpx.AsyncBaseTransport | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self._attempts = attempts
         self._backoff = backoff
-        # aiohttp's pool under the httpx API, as for the Kubernetes client: httpcore's
-        # pool cost ~3.6 ms of CPU per dispatch in B1 (bench/results/latest-profile.md).
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            transport=transport or AiohttpTransport(max_connections=100),
+        self._server = urlsplit(base_url).hostname or ""
+        # aiohttp's pool, request and answer, as for the Kubernetes client: httpcore's pool
+        # cost ~3.6 ms of CPU per dispatch in B1, and httpx's models on top of aiohttp's
+        # pool ~0.4 ms more (bench/results/latest-profile.md). Idle connections are let go
+        # after 4 s, before AgentKit's uvicorn (5 s by default) may close them under us.
+        self._exchange = exchange or AiohttpExchange(
+            base_url,
+            max_connections=100,
+            keepalive_timeout=4.0,
+            timeout=timeout,
+            connect_timeout=min(timeout, 3.0),
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._exchange.aclose()
 
     @property
     def server(self) -> str:
         """AgentKit's host, as the dispatch spans name it (`server.address`)."""
-        return self._http.base_url.host
+        return self._server
 
     async def run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
         """POST the task to `/v1/agents/{agent_id}/run`; never raises for HTTP trouble."""
@@ -137,37 +155,38 @@ class AgentKitClient:
 
     async def _run(self, agent_id: str, message: dict[str, Any]) -> DispatchResult:
         path = f"/v1/agents/{quote(agent_id, safe='')}/run"
+        body = json.dumps(message, separators=(",", ":")).encode()
         detail = reason = ""
         maybe_delivered = False  # sticky: a later clear refusal does not undo an earlier send
         for attempt in range(1, self._attempts + 1):
             try:
                 if attempt == 1:
                     faultpoints.hit("operator.dispatch.before_post")
-                resp = await self._http.post(path, json=message)
+                resp = await self._exchange.send("POST", path, headers=_POST_HEADERS, body=body)
             except faultpoints.FaultInjected as exc:
                 return DispatchResult("unreachable", str(exc), "Unreachable", maybe_delivered)
-            except httpx.TimeoutException as exc:
+            except (ConnectTimedOut, AnswerTimedOut) as exc:
                 reason = "Timeout"
                 detail = f"AgentKit did not answer in time: {type(exc).__name__}: {exc}"
-                maybe_delivered = maybe_delivered or _sent_whole(exc)
-            except httpx.HTTPError as exc:
+                maybe_delivered = maybe_delivered or isinstance(exc, Lost)
+            except DeliveryError as exc:
                 reason = "Unreachable"
                 detail = f"AgentKit unreachable: {type(exc).__name__}: {exc}"
-                maybe_delivered = maybe_delivered or _sent_whole(exc)
+                maybe_delivered = maybe_delivered or isinstance(exc, Lost)
             else:
-                if resp.status_code in (200, 201, 202):
+                if resp.status in (200, 201, 202):
                     try:
                         faultpoints.hit("operator.dispatch.after_accepted")
                     except faultpoints.FaultInjected as exc:
                         # AgentKit did take it: the test bed's stand-in for a lost answer.
                         return DispatchResult("unreachable", str(exc), "Unreachable", True)
                     return DispatchResult("scheduled")
-                if resp.status_code == 404:
+                if resp.status == 404:
                     return DispatchResult("not_found", _detail(resp))
-                if resp.status_code < 500 and resp.status_code != 429:
-                    return DispatchResult("rejected", f"{resp.status_code}: {_detail(resp)}")
+                if resp.status < 500 and resp.status != 429:
+                    return DispatchResult("rejected", f"{resp.status}: {_detail(resp)}")
                 reason = "ServerError"
-                detail = f"AgentKit answered {resp.status_code}: {_detail(resp)}"
+                detail = f"AgentKit answered {resp.status}: {_detail(resp)}"
             if attempt < self._attempts:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         detail = detail.rstrip(": ")
@@ -180,13 +199,13 @@ class AgentKitClient:
         The real AgentKit answers 404 (it has no list endpoint); that is `absent`, not an
         error. Never raises for HTTP trouble."""
         try:
-            resp = await self._http.get("/v1/agents")
-        except httpx.HTTPError as exc:
+            resp = await self._exchange.send("GET", "/v1/agents", headers=_GET_HEADERS)
+        except DeliveryError as exc:
             return AgentList("error", detail=f"{type(exc).__name__}: {exc}")
-        if resp.status_code in (404, 405):
+        if resp.status in (404, 405):
             return AgentList("absent")
-        if resp.status_code != 200:
-            return AgentList("error", detail=f"{resp.status_code}: {_detail(resp)}")
+        if resp.status != 200:
+            return AgentList("error", detail=f"{resp.status}: {_detail(resp)}")
         try:
             body = resp.json()
         except ValueError:
@@ -195,13 +214,6 @@ class AgentKitClient:
         if not isinstance(items, list):
             return AgentList("error", detail="GET /v1/agents answered no list of agents")
         return AgentList("ok", [item for item in items if isinstance(item, dict)])
-
-
-def _sent_whole(exc: httpx.HTTPError) -> bool:
-    """Whether the request had been sent whole when `exc` ended the try, so AgentKit may
-    have acted on it: its answer timed out or was cut off. A failure to connect, to get a
-    pooled connection or to write the body means AgentKit never had the whole request."""
-    return isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +225,7 @@ class AgentList:
     detail: str = ""
 
 
-def _detail(resp: httpx.Response) -> str:
+def _detail(resp: Answer) -> str:
     try:
         body = resp.json()
     except ValueError:

@@ -1,135 +1,199 @@
 """The operator's AgentKit client: what counts as scheduled, forgotten, refused or
-unreachable, and that retries resend the same task (same opscore_task_id)."""
+unreachable, and that retries resend the same task (same opscore_task_id).
+
+What each answer or delivery failure means is specified on a fake exchange; what goes on
+the wire, on a local HTTP server playing AgentKit."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
-import httpx
 import pytest
+from agentkit_fakes import FakeExchange, answer
+from aiohttp import web
 
+from opscore_kube.exchange import (
+    Answer,
+    AnswerTimedOut,
+    ConnectTimedOut,
+    DeliveryError,
+    Lost,
+    NotSent,
+)
 from opscore_operator.agentkit import AgentKitClient
 from opscore_operator.agentkit_marks import AgentKitReachability, MissingInAgentKit
+from opscore_testbed.processes import free_port
 
 MESSAGE = {"senderId": "opscore", "messageType": "workflow_task", "opscore_task_id": "t-1"}
 SCHEDULED = {"status": "success", "data": {"dispatch_status": "scheduled"}, "error_code": None}
 
-Handler = Callable[[httpx.Request], httpx.Response]
 
-
-def client(handler: Handler, attempts: int = 3) -> AgentKitClient:
+def client(
+    *answers: Answer | DeliveryError, attempts: int = 3
+) -> tuple[AgentKitClient, FakeExchange]:
+    exchange = FakeExchange(answers)
     return AgentKitClient(
-        "http://agentkit", attempts=attempts, backoff=0.0, transport=httpx.MockTransport(handler)
-    )
-
-
-def sequence(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = answers[min(len(seen), len(answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    return handler, seen
+        "http://agentkit", attempts=attempts, backoff=0.0, exchange=exchange
+    ), exchange
 
 
 async def test_202_is_scheduled_and_the_id_is_escaped_into_the_path() -> None:
-    handler, seen = sequence(httpx.Response(202, json=SCHEDULED))
-    result = await client(handler).run("odd id/1", MESSAGE)
+    agentkit, exchange = client(answer(202, SCHEDULED))
+    result = await agentkit.run("odd id/1", MESSAGE)
     assert result.ok
-    assert seen[0].url.raw_path == b"/v1/agents/odd%20id%2F1/run"
-    assert json.loads(seen[0].content) == MESSAGE
+    assert (exchange.seen[0].method, exchange.seen[0].path) == (
+        "POST",
+        "/v1/agents/odd%20id%2F1/run",
+    )
+    assert json.loads(exchange.seen[0].body or b"") == MESSAGE
 
 
 async def test_404_means_agentkit_forgot_the_agent_and_is_not_retried() -> None:
-    detail = {"detail": "Agent with ID 'a' not found."}
-    handler, seen = sequence(httpx.Response(404, json=detail))
-    result = await client(handler).run("a", MESSAGE)
+    agentkit, exchange = client(answer(404, {"detail": "Agent with ID 'a' not found."}))
+    result = await agentkit.run("a", MESSAGE)
     assert (result.outcome, result.detail) == ("not_found", "Agent with ID 'a' not found.")
-    assert len(seen) == 1
+    assert len(exchange.seen) == 1
 
 
 async def test_422_is_a_refusal_not_an_outage() -> None:
-    handler, seen = sequence(httpx.Response(422, json={"detail": "bad body"}))
-    result = await client(handler).run("a", MESSAGE)
-    assert result.outcome == "rejected"
-    assert len(seen) == 1
+    agentkit, exchange = client(answer(422, {"detail": "bad body"}))
+    result = await agentkit.run("a", MESSAGE)
+    assert (result.outcome, result.detail) == ("rejected", "422: bad body")
+    assert len(exchange.seen) == 1
 
 
 @pytest.mark.parametrize(
     ("failure", "reason"),
     [
-        (httpx.Response(503, json={"detail": "AgentKit is unavailable."}), "ServerError"),
-        (httpx.Response(429, text="slow down"), "ServerError"),
-        (httpx.ConnectError("connection refused"), "Unreachable"),
-        (httpx.ReadTimeout("timed out"), "Timeout"),
+        (answer(503, {"detail": "AgentKit is unavailable."}), "ServerError"),
+        (answer(429, text="slow down"), "ServerError"),
+        (NotSent("connection refused"), "Unreachable"),
+        (Lost("connection reset by peer"), "Unreachable"),
+        (ConnectTimedOut("no connection in time"), "Timeout"),
+        (AnswerTimedOut("no answer in time"), "Timeout"),
     ],
 )
 async def test_outages_are_retried_with_the_same_task_then_reported(
-    failure: httpx.Response | Exception, reason: str
+    failure: Answer | DeliveryError, reason: str
 ) -> None:
-    handler, seen = sequence(failure)
-    result = await client(handler, attempts=3).run("a", MESSAGE)
+    agentkit, exchange = client(failure, attempts=3)
+    result = await agentkit.run("a", MESSAGE)
     assert (result.outcome, result.reason) == ("unreachable", reason)
-    assert len(seen) == 3
-    assert {json.loads(r.content)["opscore_task_id"] for r in seen} == {"t-1"}
+    assert len(exchange.seen) == 3
+    assert exchange.task_ids() == {"t-1"}
 
 
 @pytest.mark.parametrize(
     ("failure", "maybe_delivered"),
     [
-        (httpx.Response(503, json={"detail": "AgentKit is unavailable."}), False),
-        (httpx.ConnectError("connection refused"), False),
-        (httpx.ConnectTimeout("no SYN-ACK"), False),
-        (httpx.PoolTimeout("no free connection"), False),
-        (httpx.WriteError("broken pipe while sending"), False),
-        (httpx.ReadTimeout("sent, no answer"), True),
-        (httpx.ReadError("connection reset by peer"), True),
-        (httpx.RemoteProtocolError("server disconnected mid-answer"), True),
+        (answer(503, {"detail": "AgentKit is unavailable."}), False),
+        (NotSent("connection refused"), False),
+        (ConnectTimedOut("no SYN-ACK, or no free connection in the pool"), False),
+        (AnswerTimedOut("sent, no answer"), True),
+        (Lost("connection reset by peer, or the server hung up mid-answer"), True),
     ],
 )
 async def test_a_failure_says_whether_agentkit_may_have_taken_the_task(
-    failure: httpx.Response | Exception, maybe_delivered: bool
+    failure: Answer | DeliveryError, maybe_delivered: bool
 ) -> None:
-    handler, _ = sequence(failure)
-    result = await client(handler, attempts=2).run("a", MESSAGE)
+    agentkit, _ = client(failure, attempts=2)
+    result = await agentkit.run("a", MESSAGE)
     assert (result.outcome, result.maybe_delivered) == ("unreachable", maybe_delivered)
 
 
 async def test_one_lost_answer_makes_the_whole_dispatch_maybe_delivered() -> None:
-    handler, seen = sequence(
-        httpx.ReadTimeout("sent, no answer"),
-        httpx.ConnectError("refused"),
-        httpx.Response(503, json={"detail": "down"}),
+    agentkit, exchange = client(
+        AnswerTimedOut("sent, no answer"),
+        NotSent("refused"),
+        answer(503, {"detail": "down"}),
     )
-    result = await client(handler, attempts=3).run("a", MESSAGE)
+    result = await agentkit.run("a", MESSAGE)
     assert (result.outcome, result.reason, result.maybe_delivered) == (
         "unreachable",
         "ServerError",
         True,
     )
-    assert len(seen) == 3
+    assert len(exchange.seen) == 3
 
 
 async def test_a_retry_that_gets_through_is_scheduled() -> None:
-    handler, seen = sequence(httpx.ConnectError("refused"), httpx.Response(202, json=SCHEDULED))
-    assert (await client(handler).run("a", MESSAGE)).ok
-    assert len(seen) == 2
+    agentkit, exchange = client(NotSent("refused"), answer(202, SCHEDULED))
+    assert (await agentkit.run("a", MESSAGE)).ok
+    assert len(exchange.seen) == 2
 
 
 async def test_listing_agents_is_absent_on_404_and_reads_the_envelope() -> None:
-    handler, _ = sequence(httpx.Response(404, json={"detail": "Not Found"}))
-    assert (await client(handler).list_agents()).outcome == "absent"
+    agentkit, exchange = client(answer(404, {"detail": "Not Found"}))
+    assert (await agentkit.list_agents()).outcome == "absent"
+    assert (exchange.seen[0].method, exchange.seen[0].path) == ("GET", "/v1/agents")
     agents = [{"agentId": "a"}, "junk", {"agentId": "b"}]
-    handler, _ = sequence(httpx.Response(200, json={"status": "success", "data": agents}))
-    listed = await client(handler).list_agents()
+    agentkit, _ = client(answer(200, {"status": "success", "data": agents}))
+    listed = await agentkit.list_agents()
     assert (listed.outcome, listed.agents) == ("ok", [{"agentId": "a"}, {"agentId": "b"}])
-    handler, _ = sequence(httpx.ConnectError("refused"))
-    assert (await client(handler).list_agents()).outcome == "error"
+    agentkit, _ = client(answer(200, text="<html>not json</html>"))
+    assert (await agentkit.list_agents()).outcome == "error"
+    agentkit, _ = client(NotSent("refused"))
+    assert (await agentkit.list_agents()).outcome == "error"
+
+
+# ---- on the wire ----------------------------------------------------------------------------
+
+
+@dataclass
+class FakeAgentKit:
+    url: str
+    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    status: int = 202
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append((request.method, request.raw_path, dict(request.headers), body))
+        return web.json_response(SCHEDULED, status=self.status)
+
+
+@pytest.fixture
+async def agentkit_server() -> AsyncIterator[FakeAgentKit]:
+    app = web.Application()
+    port = free_port()
+    server = FakeAgentKit(f"http://127.0.0.1:{port}")
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_dispatch_posts_the_task_as_json_to_the_agents_run_path(
+    agentkit_server: FakeAgentKit,
+) -> None:
+    agentkit = AgentKitClient(agentkit_server.url + "/", attempts=1)
+    try:
+        assert (await agentkit.run("odd id/1", MESSAGE)).ok
+    finally:
+        await agentkit.aclose()
+    ((method, path, headers, body),) = agentkit_server.requests
+    assert (method, path) == ("POST", "/v1/agents/odd%20id%2F1/run")
+    assert headers["Content-Type"] == "application/json"  # FastAPI reads the body only then
+    assert json.loads(body) == MESSAGE
+    assert agentkit.server == "127.0.0.1"
+
+
+async def test_an_agentkit_that_is_not_listening_surely_did_not_take_the_task() -> None:
+    agentkit = AgentKitClient(f"http://127.0.0.1:{free_port()}", attempts=2, backoff=0.0)
+    try:
+        result = await agentkit.run("a", MESSAGE)
+    finally:
+        await agentkit.aclose()
+    assert (result.outcome, result.reason, result.maybe_delivered) == (
+        "unreachable",
+        "Unreachable",
+        False,
+    )
 
 
 def test_a_mark_clears_only_when_the_spec_moves_on() -> None:

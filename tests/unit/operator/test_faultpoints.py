@@ -11,8 +11,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
+from agentkit_fakes import FakeExchange, answer
 
 import opscore_faultpoints as faultpoints
 from opscore_operator.agentkit import AgentKitClient
@@ -108,30 +108,20 @@ async def test_failing_before_the_post_sends_nothing_and_reports_unreachable(
     enable: Enable,
 ) -> None:
     enable("operator.dispatch.before_post=fail")
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202, json=SCHEDULED)
-
-    agentkit = AgentKitClient("http://agentkit", transport=httpx.MockTransport(handler))
+    exchange = FakeExchange((answer(202, SCHEDULED),))
+    agentkit = AgentKitClient("http://agentkit", exchange=exchange)
     result = await agentkit.run("agent-1", MESSAGE)
     await agentkit.aclose()
-    assert (result.outcome, seen) == ("unreachable", [])
+    assert (result.outcome, exchange.seen) == ("unreachable", [])
 
 
 async def test_failing_after_the_202_reports_a_failure_although_agentkit_took_it(
     enable: Enable,
 ) -> None:
     enable("operator.dispatch.after_accepted=fail")
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202, json=SCHEDULED)
-
-    agentkit = AgentKitClient("http://agentkit", transport=httpx.MockTransport(handler))
+    exchange = FakeExchange((answer(202, SCHEDULED),))
+    agentkit = AgentKitClient("http://agentkit", exchange=exchange)
     result = await agentkit.run("agent-1", MESSAGE)
     await agentkit.aclose()
     assert result.outcome == "unreachable"
-    assert len(seen) == 1  # it was sent, once, and AgentKit scheduled it
+    assert len(exchange.seen) == 1  # it was sent, once, and AgentKit scheduled it

@@ -1,4 +1,6 @@
-"""An httpx transport that sends requests through aiohttp's connection pool.
+"""An httpx transport that sends requests through aiohttp's connection pool: the AgentKit
+simulator's client towards the agents it forwards tasks to. (It was the operator's, under
+`KubeClient` and then the AgentKit client, until both moved to `opscore_kube.exchange`.)
 
 Why: httpcore's pool rescans and probes every pooled connection on each request and on each
 response close (`_assign_requests_to_connections`, `is_idle`, `has_expired`), so its CPU
@@ -11,7 +13,7 @@ sidecar at 80 reports/s spent 60 % of its CPU in the PATCH path, most of it in t
 Callers keep the httpx API (requests, responses, `httpx.HTTPError` subclasses): aiohttp
 errors surface as the httpx errors that say the same about delivery (ConnectError and
 ConnectTimeout: never sent; ReadTimeout, ReadError, RemoteProtocolError: maybe acted on),
-which the AgentKit client's at-most-once accounting relies on. Responses are read whole,
+as the operator's `exchange` splits them into NotSent and Lost. Responses are read whole,
 so this is for ordinary request/response calls, not for streams that never end (watches).
 """
 

@@ -1,4 +1,4 @@
-"""The httpx-over-aiohttp transport behind KubeClient's requests: same httpx API, same
+"""The httpx-over-aiohttp transport of the AgentKit simulator: same httpx API, same
 httpx errors, connections reused."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from opscore_kube.transport import AiohttpTransport
+from opscore_testbed.aiohttp_transport import AiohttpTransport
 from opscore_testbed.processes import free_port
 
 
