@@ -87,8 +87,10 @@ bench-write-shapes: venv control-plane-bin ## kube-apiserver's CPU per durable r
 # BASE: the git ref to beat; the candidate is this checkout as it is (CANDIDATE=ref for another).
 BASE ?= HEAD
 PAIRS ?= 3
-bench-ab: venv control-plane-bin ## B1 on BASE and on this checkout, interleaved (ABBA, PAIRS pairs): fails on a worse tracked figure
-	$(PY) -m opscore_testbed.bench.ab --base $(BASE) --pairs $(PAIRS) $(if $(CANDIDATE),--candidate $(CANDIDATE),)
+# AB_SCENARIOS: B1 (default), B3, or B1,B3.
+AB_SCENARIOS ?= B1
+bench-ab: venv control-plane-bin ## B1 (AB_SCENARIOS=B1,B3) on BASE and on this checkout, interleaved (ABBA, PAIRS pairs): fails on a worse tracked figure
+	$(PY) -m opscore_testbed.bench.ab --base $(BASE) --pairs $(PAIRS) --scenarios $(AB_SCENARIOS) $(if $(CANDIDATE),--candidate $(CANDIDATE),)
 
 # CHAOS_SCENARIOS=F1,F3 runs a selection; SOAK_MINUTES sets F8's length (20 in the report).
 CHAOS_SCENARIOS ?=

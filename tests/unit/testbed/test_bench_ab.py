@@ -7,10 +7,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from opscore_testbed.bench.ab import SHOWN, TRACKED, compare, failed, judge, order, saved_runs
+import pytest
+
+from opscore_testbed.bench.ab import (
+    SCENARIOS,
+    SHOWN,
+    THRESHOLD,
+    TRACKED,
+    compare,
+    failed,
+    judge,
+    main,
+    order,
+    saved_runs,
+)
 from opscore_testbed.bench.check import HIGHER_IS_BETTER, LOWER_IS_BETTER
 
 ONE_STEP = "B1 drain 500x1-step"
+AT_50 = "B3 step-advance @50 reports/s"
 
 
 def run(**figures: float) -> dict[str, Any]:
@@ -18,7 +32,9 @@ def run(**figures: float) -> dict[str, Any]:
 
 
 def test_every_figure_has_a_direction() -> None:
-    assert set(TRACKED) | set(SHOWN) <= HIGHER_IS_BETTER | LOWER_IS_BETTER
+    assert set(TRACKED) == set(SHOWN) == set(THRESHOLD) == set(SCENARIOS)
+    for scenario in SCENARIOS:
+        assert set(TRACKED[scenario]) | set(SHOWN[scenario]) <= HIGHER_IS_BETTER | LOWER_IS_BETTER
 
 
 def test_operator_cpu_up_in_every_pair_by_more_than_the_threshold_is_worse() -> None:
@@ -79,3 +95,31 @@ def _wpm(result: dict[str, Any]) -> float:
 
 def test_runs_alternate_abba() -> None:
     assert order(3) == ["base", "candidate", "candidate", "base", "base", "candidate"]
+
+
+def test_b3_rows_are_judged_on_their_median_and_show_their_tail() -> None:
+    def both(p50: float, p99: float) -> dict[str, Any]:
+        b1 = {"scenario": ONE_STEP, "cpu_operator_vs_kube_apiserver": 0.29}
+        b3 = {"scenario": AT_50, "p50_ms": p50, "p99_ms": p99}
+        return {"scenarios": [b1, b3, {"scenario": "S smoke"}]}
+
+    base = [both(15.0, 35.0)] * 3
+    slower_tail = [both(15.0, 60.0)] * 3  # a few slow API answers: shown, not failed
+    verdicts = compare(base, slower_tail)
+    assert {(v.scenario, v.metric, v.verdict) for v in verdicts} == {
+        (ONE_STEP, "cpu_operator_vs_kube_apiserver", "no change shown"),
+        (AT_50, "p50_ms", "no change shown"),
+        (AT_50, "p99_ms", "worse"),
+    }
+    assert failed(verdicts) == []
+    slower = [both(20.0, 35.0)] * 3
+    assert [(v.scenario, v.metric) for v in failed(compare(base, slower))] == [(AT_50, "p50_ms")]
+    # B3's median swung 0.66-1.09 between two runs of the same code: 13 % is no verdict.
+    a_bit_slower = [both(17.0, 35.0)] * 3
+    assert failed(compare(base, a_bit_slower)) == []
+
+
+def test_an_unknown_scenario_is_refused_before_anything_runs() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--base", "HEAD", "--scenarios", "B1,B4"])
+    assert exc.value.code == 2
