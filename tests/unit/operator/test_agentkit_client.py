@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from agentkit_fakes import FakeExchange, answer
 from aiohttp import web
+from local_http import serving
 
 from opscore_kube.exchange import (
     Answer,
@@ -143,7 +144,7 @@ async def test_listing_agents_is_absent_on_404_and_reads_the_envelope() -> None:
 
 @dataclass
 class FakeAgentKit:
-    url: str
+    url: str = ""
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
     status: int = 202
 
@@ -155,17 +156,9 @@ class FakeAgentKit:
 
 @pytest.fixture
 async def agentkit_server() -> AsyncIterator[FakeAgentKit]:
-    app = web.Application()
-    port = free_port()
-    server = FakeAgentKit(f"http://127.0.0.1:{port}")
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    server = FakeAgentKit()
+    async with serving(server.handle) as server.url:
         yield server
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_dispatch_posts_the_task_as_json_to_the_agents_run_path(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+from local_http import serving
 
 from opscore_kube import AGENTS, Connection, Invalid, KubeApiError, KubeClient, NotFound
 from opscore_kube.errors import Conflict, Unavailable
@@ -66,17 +67,9 @@ def status_reply(code: int, reason: str, message: str) -> Handler:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApiServer]:
-    app = web.Application()
-    port = free_port()
-    server = FakeApiServer(f"http://127.0.0.1:{port}", answers=[reply(200, {"kind": "Agent"})])
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    server = FakeApiServer("", answers=[reply(200, {"kind": "Agent"})])
+    async with serving(server.handle) as server.url:
         yield server
-    finally:
-        await runner.cleanup()
 
 
 def client_for(url: str, **kwargs: float) -> KubeClient:

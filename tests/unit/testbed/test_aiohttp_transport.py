@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from aiohttp import web
+from local_http import serving
 
 from opscore_testbed.aiohttp_transport import AiohttpTransport
 from opscore_testbed.processes import free_port
@@ -31,17 +32,8 @@ async def server() -> AsyncIterator[tuple[str, list[tuple[str, str, bytes, str |
             headers={"X-Echo": request.headers.get("X-Test", "")},
         )
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with serving(echo) as url:
+        yield url, seen
 
 
 async def test_requests_and_responses_keep_the_httpx_api(
@@ -94,21 +86,15 @@ async def test_slow_answer_is_an_httpx_read_timeout() -> None:
         await release.wait()
         return web.Response()
 
-    app = web.Application()
-    app.router.add_get("/", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with httpx.AsyncClient(
-            transport=AiohttpTransport(max_connections=1), timeout=httpx.Timeout(0.2)
-        ) as client:
-            with pytest.raises(httpx.ReadTimeout):
-                await client.get(f"http://127.0.0.1:{port}/")
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with serving(slow) as url:
+        try:
+            async with httpx.AsyncClient(
+                transport=AiohttpTransport(max_connections=1), timeout=httpx.Timeout(0.2)
+            ) as client:
+                with pytest.raises(httpx.ReadTimeout):
+                    await client.get(f"{url}/")
+        finally:
+            release.set()  # before the server stops: it waits for its handlers
 
 
 async def test_a_connection_closed_after_the_request_is_a_maybe_delivered_error() -> None:
